@@ -1,0 +1,210 @@
+"""Dynamic Derivation Module, DDM (paper §3.1 Steps 2-3, eqs. 5-12).
+
+``DynamicDerivation(dim, num_neighbors=K)(audio [N, d], memory: SemanticMemory) -> tokens [N, K, d]``
+
+Neighbour selection (both variants): Euclidean distances to the class centroids (``torch.cdist``, computed in fp32),
+absent classes (``memory.class_mask`` False) at +inf, the K smallest -> ``last_indices`` [N, K] (a hard,
+non-differentiable choice, as in the paper and the official code).
+
+``variant="paper"`` (default), literal eqs. 5-12:
+
+* eq. 5   e_i   = GELU(W_e (mu_i - F_a) + b_e)                          ``edge_fc_s1``
+* eq. 6   w_i   = softmax_i(W_f1 e_i) (scalar per neighbour, W_f1 1 x d), e^_i = w_i e_i          ``fusion_s1``
+* eq. 7   da_i  = tanh(W_o1 (F_a + e^_i) + b_o1)                        ``offset_s1``
+* eq. 8   a_i   = F_a + da_i
+* eq. 9   e_ij  = GELU(W_d (x_rep_j - a_i) + b_d) over the reps of class i                   ``edge_fc_s2``
+* eq. 10  w_ij  = softmax_j(W_f2 e_ij) (scalar per rep), e^_i = sum_j w_ij e_ij                ``fusion_s2``
+* eq. 11  da'_i = tanh(W_o2 e^_i + b_o2)                                 ``offset_s2``
+* eq. 12  a^_i  = a_i * (1 + da'_i)
+
+Eqs. 5-6 and 9-10 run through ``ddeseg_layers.ops.edge_aggregation.edge_aggregate``. Reps with ``rep_mask`` False
+must get zero weight in eq. 10; the op has no mask argument, so when any selected class has an invalid rep slot the
+module uses its own masked PyTorch path (scores of invalid slots at -inf) instead of the op. Memories from
+``from_official`` and classes with >= k*m features never take that path.
+
+``variant="official"`` reproduces the released ``TokenFeatureEnhancer`` (field notes §1.3): ``fusion_s1/s2`` are
+d x d bias-free linears giving a channel-wise softmax (over the K neighbours, resp. the reps), step 2 is
+multiplicative ``a1 = (1 + tanh(W_o1 (F_a + e')+b_o1)) * F_a``, step 3 gates every rep entry
+``(1 + tanh(W_o2 (a1 + e2') + b_o2)) * a1`` and sums over the entries. Parameter names and layouts equal the
+official ones (``edge_fc_s1.0.weight``, ``offset_s1.0.bias``, ``fusion_s1.weight``, ...), 6 d^2 + 4 d parameters.
+
+Ablation switches (Table 3): ``step3=False`` returns a_i (eq. 8; official: a1); ``enabled=False`` skips derivation and
+returns the input token repeated K times ([N, K, d], so every downstream shape and checkpoint stays the same).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .memory import SemanticMemory
+from .ops.edge_aggregation import edge_aggregate
+
+_VARIANTS = ("paper", "official")
+
+
+def _linear_act(dim: int, act: nn.Module, dd: dict) -> nn.Sequential:
+    # nn.Sequential(Linear, act) so the state-dict keys are "<name>.0.weight/bias" as in the official module
+    return nn.Sequential(nn.Linear(dim, dim, **dd), act)
+
+
+class DynamicDerivation(nn.Module):
+    """Derive K single-source audio tokens from a mixed audio feature (eqs. 5-12).
+
+    Args:
+        dim: d, audio feature dimension (must equal ``memory.dim``).
+        num_neighbors: K, nearest classes = derived tokens.
+        variant: "paper" (eqs. 5-12 as written) or "official" (released code, field notes §1.3).
+        step3: apply Step 3 (eqs. 9-12); False for the "Deri." ablation.
+        enabled: False skips the module (Table 3 baseline): input repeated K times.
+        backend: passed to ``edge_aggregate`` (None: its default dispatch).
+        device, dtype: factory kwargs.
+
+    Attributes:
+        last_indices: [N, K] int64 indices of the selected classes after a forward (None when disabled).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_neighbors: int = 5,
+        variant: str = "paper",
+        step3: bool = True,
+        enabled: bool = True,
+        *,
+        backend: Optional[str] = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if variant not in _VARIANTS:
+            raise ValueError(f"DynamicDerivation: variant must be one of {_VARIANTS}, got {variant!r}")
+        if num_neighbors < 1:
+            raise ValueError(f"DynamicDerivation: num_neighbors must be >= 1, got {num_neighbors}")
+        dd = {"device": device, "dtype": dtype}
+        self.dim = dim
+        self.num_neighbors = num_neighbors
+        self.variant = variant
+        self.step3 = step3
+        self.enabled = enabled
+        self.backend = backend
+        score_out = 1 if variant == "paper" else dim
+        # Step 2 (eqs. 5-7): W_e,b_e / W_f1 / W_o1,b_o1
+        self.edge_fc_s1 = _linear_act(dim, nn.GELU(), dd)
+        self.fusion_s1 = nn.Linear(dim, score_out, bias=False, **dd)
+        self.offset_s1 = _linear_act(dim, nn.Tanh(), dd)
+        # Step 3 (eqs. 9-11): W_d,b_d / W_f2 / W_o2,b_o2
+        self.edge_fc_s2 = _linear_act(dim, nn.GELU(), dd)
+        self.fusion_s2 = nn.Linear(dim, score_out, bias=False, **dd)
+        self.offset_s2 = _linear_act(dim, nn.Tanh(), dd)
+        self.last_indices: Optional[torch.Tensor] = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """trunc_normal(std=0.02) weights, zero biases (as the official module)."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, num_neighbors={self.num_neighbors}, variant={self.variant!r}, "
+            f"step3={self.step3}, enabled={self.enabled}"
+        )
+
+    # ------------------------------------------------------------------ selection
+    def select(self, audio: torch.Tensor, memory: SemanticMemory) -> torch.Tensor:
+        """Indices [N, K] of the K nearest present class centroids (Euclidean, fp32)."""
+        dist = torch.cdist(audio.float(), memory.centroids.float())  # [N, C]
+        dist = dist.masked_fill(~memory.class_mask[None, :], float("inf"))
+        return torch.topk(dist, self.num_neighbors, dim=1, largest=False).indices
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, audio: torch.Tensor, memory: SemanticMemory) -> torch.Tensor:
+        """audio [N, d] -> derived tokens [N, K, d]."""
+        if audio.ndim != 2 or audio.shape[1] != self.dim:
+            raise ValueError(f"DynamicDerivation: audio must be [N, {self.dim}], got {tuple(audio.shape)}")
+        if not isinstance(memory, SemanticMemory):
+            raise TypeError(f"DynamicDerivation: memory must be a SemanticMemory, got {type(memory).__name__}")
+        if memory.dim != self.dim:
+            raise ValueError(f"DynamicDerivation: memory dim {memory.dim} does not match module dim {self.dim}")
+        K = self.num_neighbors
+        if not self.enabled:
+            self.last_indices = None
+            return audio[:, None, :].expand(-1, K, -1).clone()
+        if memory.num_present < K:
+            raise ValueError(
+                f"DynamicDerivation: num_neighbors={K} but the memory has only {memory.num_present} present classes"
+            )
+        idx = self.select(audio, memory)
+        self.last_indices = idx
+        centroids = memory.centroids.to(audio.dtype)
+        reps = memory.reps.to(audio.dtype)
+        if self.variant == "paper":
+            return self._forward_paper(audio, centroids, reps, memory.rep_mask, idx)
+        return self._forward_official(audio, centroids, reps, memory.rep_mask, idx)
+
+    def _forward_paper(self, fa, centroids, reps, rep_mask, idx):
+        N, d = fa.shape
+        K = idx.shape[1]
+        lin_e, lin_o1 = self.edge_fc_s1[0], self.offset_s1[0]
+        # eqs. 5-6: weighted inter-class edges e^_i [N, K, d]
+        e_hat = edge_aggregate(
+            fa,
+            centroids[:, None, :],
+            idx,
+            lin_e.weight,
+            lin_e.bias,
+            self.fusion_s1.weight[0],
+            False,
+            backend=self.backend,
+        )
+        # eqs. 7-8: additive compensation
+        a = fa[:, None, :] + torch.tanh(lin_o1(fa[:, None, :] + e_hat))  # [N, K, d]
+        if not self.step3:
+            return a
+        # eqs. 9-10: weighted sum of intra-class edges over the selected class's reps
+        q = a.reshape(N * K, d)
+        cls = idx.reshape(N * K, 1)
+        lin_d = self.edge_fc_s2[0]
+        if bool(rep_mask[idx].all()):
+            e2 = edge_aggregate(
+                q, reps, cls, lin_d.weight, lin_d.bias, self.fusion_s2.weight[0], True, backend=self.backend
+            )
+        else:
+            e2 = _masked_edge_sum(q, reps, rep_mask, cls[:, 0], lin_d, self.fusion_s2.weight[0])
+        # eqs. 11-12: multiplicative refinement
+        delta = torch.tanh(self.offset_s2[0](e2))
+        return (q * (1 + delta)).reshape(N, K, d)
+
+    def _forward_official(self, fa, centroids, reps, rep_mask, idx):
+        # step 2: per-channel softmax over the K neighbours, (1 + tanh) gate of F_a
+        mu = centroids[idx]  # [N, K, d]
+        e = self.edge_fc_s1(mu - fa[:, None, :])
+        e = e * torch.softmax(self.fusion_s1(e), dim=1)
+        a1 = (1 + self.offset_s1(fa[:, None, :] + e)) * fa[:, None, :]  # [N, K, d]
+        if not self.step3:
+            return a1
+        # step 3: per-channel softmax over the rep entries, gate per entry, sum over entries
+        x = reps[idx]  # [N, K, R, d]
+        valid = rep_mask[idx]  # [N, K, R]
+        e2 = self.edge_fc_s2(x - a1[:, :, None, :])
+        w2 = self.fusion_s2(e2).masked_fill(~valid[..., None], float("-inf"))
+        e2 = e2 * torch.softmax(w2, dim=2)
+        a2 = (1 + self.offset_s2(a1[:, :, None, :] + e2)) * a1[:, :, None, :]
+        return (a2 * valid[..., None].to(a2.dtype)).sum(dim=2)
+
+
+def _masked_edge_sum(q, reps, rep_mask, cls, lin: nn.Linear, score_weight):
+    """Eqs. 9-10 with invalid rep slots excluded from the softmax (the op has no mask). q [Q, d] -> [Q, d]."""
+    x = reps[cls]  # [Q, R, d]
+    valid = rep_mask[cls]  # [Q, R]
+    e = F.gelu(F.linear(x - q[:, None, :], lin.weight, lin.bias))
+    s = (e @ score_weight).masked_fill(~valid, float("-inf"))
+    w = torch.softmax(s, dim=1)
+    return (w[..., None] * e).sum(dim=1)

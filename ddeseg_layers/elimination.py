@@ -1,0 +1,232 @@
+"""Dynamic Elimination Module, DEM (paper §3.2, eqs. 13-17).
+
+``DynamicElimination(dim)(tokens [N, K, d], visual [N, HW, d]) -> [N, K, d]``; ``.last_scores`` holds S [N, K].
+
+``variant="paper"``, ``scheme="gs"`` (default, Table 4 scheme 5):
+
+* eq. 13  O = softmax((V C_v^T + g) / tau) over the K_v centres, g ~ Gumbel(0, 1) i.i.d.   [N, HW, K_v]
+          In eval mode no noise is drawn: O = softmax(V C_v^T / tau) (the noise-free assignment; deterministic).
+          ``stochastic_eval=True`` keeps sampling in eval.
+* eq. 14  refined centres. Interpretation (see docs/design.md): ``centers="aggregate"`` (default) gives the K_v
+          soft-assigned means of the visual features, C_v' = diag(1^T O)^-1 O^T V  [N, K_v, d] (the shape C_v has
+          in the paper, "compact" visual semantics); ``centers="per_pixel"`` is the literal product O C_v
+          [N, HW, d] (what the official code computes).
+* eq. 15  F_av = MCA(A, C_v'): multi-head cross-attention, audio tokens as queries, centres as keys/values (SDPA).
+* eq. 16  S = sigmoid(MLP(F_av))  [N, K]   (MLP = one Linear(d, 1) by default, ``score_hidden`` adds a hidden layer)
+* eq. 17  A' = S * A  (each token scaled by its own scalar score).
+
+Other Table 4 schemes: ``"none"`` (S = 1, identity), ``"fc"`` (S = sigmoid(MLP(A)), no visual input), ``"ca_fc"``
+(MCA against the raw visual features), ``"softkmeans_ca_fc"`` (eq. 13 without Gumbel noise in training too).
+
+``variant="official"`` (field notes §1.5, ``AV_Aligner``'s scoring half): per-pixel centres O C_v with logits V C_v^T
+(no scaling) through ``F.gumbel_softmax`` (eval deterministic unless ``stochastic_eval``), cross-attention with
+bias-free q/k/v and no output projection (``proj`` exists but is unused), ``fc`` Linear(d, 1) and a **softmax over
+the K tokens** instead of the sigmoid: S sums to 1 over K. Output ``S * tokens`` (the official aligner then sums
+over K; see ``ddeseg_layers.fusion.OfficialAVAligner``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import MultiHeadCrossAttention
+
+SCHEMES = ("none", "fc", "ca_fc", "softkmeans_ca_fc", "gs")
+_VARIANTS = ("paper", "official")
+_CENTERS = ("aggregate", "per_pixel")
+
+
+def soft_assign(
+    logits: torch.Tensor, tau: float, *, gumbel: bool, training: bool, stochastic_eval: bool = False
+) -> torch.Tensor:
+    """Eq. 13: soft assignment over the last dim. Gumbel noise only when ``gumbel`` and (training or stochastic)."""
+    if gumbel and (training or stochastic_eval):
+        return F.gumbel_softmax(logits, tau=tau, hard=False, dim=-1)
+    return torch.softmax(logits / tau, dim=-1)
+
+
+class OfficialGumbelClustering(nn.Module):
+    """Official ``GumbelSoftmaxClustering``: per-pixel soft centre O C_v, [N, HW, d] (parameter ``cluster_centers``)."""
+
+    def __init__(
+        self, num_clusters: int, dim: int, tau: float = 1.0, stochastic_eval: bool = False, *, device=None, dtype=None
+    ) -> None:
+        super().__init__()
+        self.tau = tau
+        self.stochastic_eval = stochastic_eval
+        self.cluster_centers = nn.Parameter(torch.randn(num_clusters, dim, device=device, dtype=dtype))
+
+    def forward(self, visual: torch.Tensor) -> torch.Tensor:
+        logits = visual @ self.cluster_centers.t()  # [N, HW, K_v]
+        o = soft_assign(logits, self.tau, gumbel=True, training=self.training, stochastic_eval=self.stochastic_eval)
+        return o @ self.cluster_centers  # [N, HW, d]
+
+
+class OfficialCrossModalInteraction(nn.Module):
+    """Official ``Cross_modal_interaction``: bias-free q/k/v, scale (d/h)^-0.5, output projection never applied.
+
+    ``mode="softmax"``: softmax attention (SDPA). ``mode="sigmoid"``: per-key sigmoid(q.k * scale) weights, no
+    normalisation (not expressible with SDPA). Parameters ``q_proj, k_proj, v_proj, proj`` (proj: Linear with bias).
+    """
+
+    def __init__(self, dim: int, num_heads: int = 8, *, device=None, dtype=None) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"OfficialCrossModalInteraction: dim={dim} is not divisible by num_heads={num_heads}")
+        dd = {"device": device, "dtype": dtype}
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(dim, dim, bias=False, **dd)
+        self.k_proj = nn.Linear(dim, dim, bias=False, **dd)
+        self.v_proj = nn.Linear(dim, dim, bias=False, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)  # kept for checkpoint compatibility; unused, as in the official code
+        for m in (self.q_proj, self.k_proj, self.v_proj, self.proj):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, query: torch.Tensor, context: torch.Tensor, mode: str) -> torch.Tensor:
+        from .attention import merge_heads, sdpa_heads, split_heads
+
+        q, k, v = self.q_proj(query), self.k_proj(context), self.v_proj(context)
+        if mode == "softmax":
+            return sdpa_heads(q, k, v, self.num_heads)
+        if mode != "sigmoid":
+            raise ValueError(f"OfficialCrossModalInteraction: mode must be 'softmax' or 'sigmoid', got {mode!r}")
+        h = self.num_heads
+        qh, kh, vh = split_heads(q, h), split_heads(k, h), split_heads(v, h)
+        attn = torch.sigmoid((qh @ kh.transpose(-2, -1)) * qh.shape[-1] ** -0.5)
+        return merge_heads(attn @ vh)
+
+
+def official_token_weights(
+    tokens: torch.Tensor,
+    visual: torch.Tensor,
+    clustering: OfficialGumbelClustering,
+    interaction: OfficialCrossModalInteraction,
+    fc: nn.Linear,
+) -> torch.Tensor:
+    """Official DEM scores: softmax over K of fc(CA(tokens, per-pixel centres)). [N, K]."""
+    centres = clustering(visual)  # [N, HW, d]
+    fav = interaction(tokens, centres, "softmax")  # [N, K, d]
+    return torch.softmax(fc(fav)[..., 0], dim=1)
+
+
+class DynamicElimination(nn.Module):
+    """Score derived audio tokens against visual semantics and scale them (eqs. 13-17).
+
+    Args:
+        dim: d, channels of tokens and visual features.
+        num_heads: heads of the MCA (eq. 15).
+        num_centers: K_v, learnable visual centres.
+        tau: Gumbel-softmax temperature (eq. 13).
+        scheme: Table 4 scheme, one of ``SCHEMES``.
+        variant: "paper" or "official".
+        centers: eq. 14 reading, "aggregate" (default) or "per_pixel" (paper variant only).
+        stochastic_eval: draw Gumbel noise in eval mode too (the released code's behaviour).
+        score_hidden: hidden width of the eq. 16 MLP; None = a single Linear(d, 1).
+        qkv_bias: bias of the MCA q/k/v projections (paper variant).
+        device, dtype: factory kwargs.
+
+    Attributes:
+        last_scores: S [N, K] of the last forward (detached).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        num_centers: int = 5,
+        tau: float = 1.0,
+        scheme: str = "gs",
+        variant: str = "paper",
+        *,
+        centers: str = "aggregate",
+        stochastic_eval: bool = False,
+        score_hidden: Optional[int] = None,
+        qkv_bias: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if scheme not in SCHEMES:
+            raise ValueError(f"DynamicElimination: scheme must be one of {SCHEMES}, got {scheme!r}")
+        if variant not in _VARIANTS:
+            raise ValueError(f"DynamicElimination: variant must be one of {_VARIANTS}, got {variant!r}")
+        if centers not in _CENTERS:
+            raise ValueError(f"DynamicElimination: centers must be one of {_CENTERS}, got {centers!r}")
+        if tau <= 0:
+            raise ValueError(f"DynamicElimination: tau must be > 0, got {tau}")
+        if variant == "official" and scheme != "gs":
+            raise ValueError("DynamicElimination: variant='official' only exists with scheme='gs'")
+        dd = {"device": device, "dtype": dtype}
+        self.dim, self.num_heads, self.num_centers = dim, num_heads, num_centers
+        self.tau, self.scheme, self.variant, self.centers = tau, scheme, variant, centers
+        self.stochastic_eval = stochastic_eval
+        self.last_scores: Optional[torch.Tensor] = None
+        if variant == "official":
+            self.gumbel_clustering = OfficialGumbelClustering(num_centers, dim, tau, stochastic_eval, **dd)
+            self.av_cros_interaction = OfficialCrossModalInteraction(dim, num_heads, **dd)
+            self.fc = nn.Linear(dim, 1, **dd)
+            return
+        if scheme in ("softkmeans_ca_fc", "gs"):
+            self.centers_v = nn.Parameter(torch.randn(num_centers, dim, **dd))  # C_v (eq. 13)
+        if scheme in ("ca_fc", "softkmeans_ca_fc", "gs"):
+            self.cross_attn = MultiHeadCrossAttention(dim, num_heads, qkv_bias=qkv_bias, **dd)  # eq. 15
+        if scheme != "none":
+            if score_hidden:
+                self.score = nn.Sequential(
+                    nn.Linear(dim, score_hidden, **dd), nn.GELU(), nn.Linear(score_hidden, 1, **dd)
+                )
+            else:
+                self.score = nn.Linear(dim, 1, **dd)  # eq. 16
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, num_heads={self.num_heads}, num_centers={self.num_centers}, tau={self.tau}, "
+            f"scheme={self.scheme!r}, variant={self.variant!r}, centers={self.centers!r}"
+        )
+
+    def visual_centres(self, visual: torch.Tensor) -> torch.Tensor:
+        """Eqs. 13-14 (paper variant): [N, K_v, d] ("aggregate") or [N, HW, d] ("per_pixel")."""
+        logits = visual @ self.centers_v.t()  # [N, HW, K_v]
+        o = soft_assign(
+            logits, self.tau, gumbel=self.scheme == "gs", training=self.training, stochastic_eval=self.stochastic_eval
+        )
+        if self.centers == "per_pixel":
+            return o @ self.centers_v
+        mass = o.sum(dim=1)  # [N, K_v]
+        return (o.transpose(1, 2) @ visual) / mass.clamp_min(torch.finfo(o.dtype).tiny)[..., None]
+
+    def scores(self, tokens: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """S [N, K] for the configured scheme."""
+        if self.variant == "official":
+            return official_token_weights(tokens, visual, self.gumbel_clustering, self.av_cros_interaction, self.fc)
+        if self.scheme == "none":
+            return tokens.new_ones(tokens.shape[:2])
+        if self.scheme == "fc":
+            fav = tokens
+        elif self.scheme == "ca_fc":
+            fav = self.cross_attn(tokens, visual)
+        else:
+            fav = self.cross_attn(tokens, self.visual_centres(visual))  # eq. 15
+        return torch.sigmoid(self.score(fav)[..., 0])  # eq. 16
+
+    def forward(self, tokens: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """tokens [N, K, d], visual [N, HW, d] -> S * tokens [N, K, d] (eq. 17)."""
+        if tokens.ndim != 3 or tokens.shape[-1] != self.dim:
+            raise ValueError(f"DynamicElimination: tokens must be [N, K, {self.dim}], got {tuple(tokens.shape)}")
+        if visual.ndim != 3 or visual.shape[-1] != self.dim or visual.shape[0] != tokens.shape[0]:
+            raise ValueError(
+                f"DynamicElimination: visual must be [N={tokens.shape[0]}, HW, {self.dim}], got {tuple(visual.shape)}"
+            )
+        s = self.scores(tokens, visual)
+        self.last_scores = s.detach()
+        return tokens * s[..., None]  # eq. 17

@@ -1,0 +1,251 @@
+"""Feature fusion (paper §3.3, Fig. 4): the audio-query fusion block, and the official placement.
+
+``AudioQueryFusionBlock(dim, num_heads, sr_ratio)(visual [N, HW, d], (H, W), tokens [N, K, d]) -> [N, HW, d]``
+
+Fig. 4 order: cross-attention (audio tokens = queries, visual = keys/values) -> spatial-reduction convolution ->
+self-attention -> feed-forward. Stacking blocks forms a MiT stage (depths 3/6/40/3). Reading chosen here (the
+alternatives are in docs/design.md), pre-norm residual throughout:
+
+1. audio refresh   T' = T + DropPath(CA(LN_a(T), LN_1(X)))                   ``norm_audio``, ``cross_attn.{q,k,v,proj}``
+2. SR-conv + SA    X  = X + DropPath(proj(SDPA(q(LN_1 X), kv([LN_sr(SR(LN_1 X)) ; LN_t(T')]))))
+                   (MiT efficient self-attention whose keys/values also hold the K refreshed audio tokens, so every
+                   pixel reads the audio)                                      ``attn.{q,kv,sr,norm,proj}``, ``norm_tokens``
+3. Mix-FFN         X  = X + DropPath(fc2(GELU(DWConv3x3(fc1(LN_2 X)))))        ``norm2``, ``mlp.{fc1,dwconv.dwconv,fc2}``
+
+The MiT part keeps the NVlabs SegFormer parameter names and shapes, so a pretrained MiT block's keys load into it
+and, with zero audio tokens (K = 0), the block computes exactly a MiT block.
+
+``OfficialAVAligner(dim, num_heads=8, num_clusters=5)(visual [N, HW, C], tokens [N, K, C]) -> [N, HW, C]``:
+the released ``AV_Aligner`` (field notes §1.5), once per stage after patch embedding: DEM-official weights
+(softmax over K) pool the tokens into one vector a, then ``X + sigmoid-attention(q(X), k(a)) v(a)``.
+Parameters ``fc, layer_norm (unused), gumbel_clustering.cluster_centers, av_cros_interaction.*,
+va_cros_interaction.*``: 8 C^2 + 10 C + 1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+from timm.layers import DropPath
+from torch import nn
+
+from .attention import MultiHeadCrossAttention, sdpa_heads
+from .elimination import OfficialCrossModalInteraction, OfficialGumbelClustering, official_token_weights
+
+
+class DWConv(nn.Module):
+    """3x3 depth-wise conv on a token sequence (MiT Mix-FFN). Parameter ``dwconv``."""
+
+    def __init__(self, dim: int, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, bias=True, groups=dim, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        n, length, c = x.shape
+        x = x.transpose(1, 2).reshape(n, c, hw[0], hw[1])
+        return self.dwconv(x).flatten(2).transpose(1, 2)
+
+
+class MixFFN(nn.Module):
+    """MiT Mix-FFN: fc1 -> DWConv3x3 -> GELU -> fc2. Parameters ``fc1, dwconv.dwconv, fc2``."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.0, *, device=None, dtype=None) -> None:
+        super().__init__()
+        dd = {"device": device, "dtype": dtype}
+        self.fc1 = nn.Linear(dim, hidden, **dd)
+        self.dwconv = DWConv(hidden, **dd)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim, **dd)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        x = self.drop(self.act(self.dwconv(self.fc1(x), hw)))
+        return self.drop(self.fc2(x))
+
+
+class AudioEfficientAttention(nn.Module):
+    """MiT efficient self-attention (spatial-reduction conv on keys/values) with extra key/value tokens.
+
+    Parameters ``q, kv, sr, norm, proj`` (``sr``/``norm`` only when sr_ratio > 1), as NVlabs ``Attention``.
+    ``forward(x [N, HW, d], hw, extra [N, K, d] or None) -> [N, HW, d]``; ``extra`` (already normalised) is
+    appended to the reduced visual sequence before the shared ``kv`` projection.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        sr_ratio: int = 1,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"AudioEfficientAttention: dim={dim} is not divisible by num_heads={num_heads}")
+        dd = {"device": device, "dtype": dtype}
+        self.num_heads, self.sr_ratio, self.attn_drop = num_heads, sr_ratio, attn_drop
+        self.q = nn.Linear(dim, dim, bias=qkv_bias, **dd)
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
+        self.proj_drop = nn.Dropout(proj_drop)
+        if sr_ratio > 1:
+            self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio, **dd)
+            self.norm = nn.LayerNorm(dim, **dd)  # eps 1e-5 as NVlabs / timm
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int], extra: Optional[torch.Tensor] = None) -> torch.Tensor:
+        n, length, c = x.shape
+        kv_in = x
+        if self.sr_ratio > 1:  # spatial-reduction convolution (Fig. 4 "conv")
+            kv_in = self.norm(self.sr(x.transpose(1, 2).reshape(n, c, hw[0], hw[1])).flatten(2).transpose(1, 2))
+        if extra is not None and extra.shape[1] > 0:
+            kv_in = torch.cat([kv_in, extra], dim=1)
+        k, v = self.kv(kv_in).chunk(2, dim=-1)
+        out = sdpa_heads(self.q(x), k, v, self.num_heads, dropout_p=self.attn_drop if self.training else 0.0)
+        return self.proj_drop(self.proj(out))
+
+
+class AudioQueryFusionBlock(nn.Module):
+    """Fig. 4 feature-fusion block: audio-query cross-attention, SR-conv self-attention, Mix-FFN.
+
+    Args:
+        dim: d, channels of visual features and audio tokens.
+        num_heads: attention heads (MiT stage value).
+        sr_ratio: spatial-reduction ratio of the self-attention (MiT stage value).
+        mlp_ratio: Mix-FFN hidden ratio.
+        qkv_bias: bias of q/kv projections.
+        drop_path: stochastic depth rate.
+        norm_eps: eps of the block LayerNorms (1e-6 NVlabs; the official DDESeg backbone uses 1e-5).
+        attn_drop, proj_drop: dropouts.
+        device, dtype: factory kwargs.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        sr_ratio: int = 1,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_path: float = 0.0,
+        norm_eps: float = 1e-6,
+        *,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        dd = {"device": device, "dtype": dtype}
+        self.dim, self.num_heads, self.sr_ratio = dim, num_heads, sr_ratio
+        # MiT part (NVlabs names)
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.attn = AudioEfficientAttention(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, **dd)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.mlp = MixFFN(dim, int(dim * mlp_ratio), proj_drop, **dd)
+        # audio-specific part
+        self.norm_audio = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.cross_attn = MultiHeadCrossAttention(dim, num_heads, qkv_bias=qkv_bias, **dd)
+        self.norm_tokens = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.apply(_init_mit)
+
+    def forward(
+        self,
+        visual: torch.Tensor,
+        hw: Tuple[int, int],
+        tokens: Optional[torch.Tensor],
+        *,
+        return_tokens: bool = False,
+    ):
+        """visual [N, HW, d], hw = (H, W), tokens [N, K, d] -> visual [N, HW, d] (and T' when return_tokens)."""
+        n, length, c = visual.shape
+        if c != self.dim or length != hw[0] * hw[1]:
+            raise ValueError(
+                f"AudioQueryFusionBlock: visual must be [N, H*W={hw[0] * hw[1]}, {self.dim}], got {tuple(visual.shape)}"
+            )
+        if tokens is not None and (tokens.ndim != 3 or tokens.shape[0] != n or tokens.shape[2] != c):
+            raise ValueError(f"AudioQueryFusionBlock: tokens must be [N={n}, K, {c}], got {tuple(tokens.shape)}")
+        x = self.norm1(visual)
+        extra = None
+        if tokens is not None and tokens.shape[1] > 0:
+            tokens = tokens + self.drop_path(self.cross_attn(self.norm_audio(tokens), x))  # audio queries
+            extra = self.norm_tokens(tokens)
+        visual = visual + self.drop_path(self.attn(x, hw, extra))  # SR conv + self-attention
+        visual = visual + self.drop_path(self.mlp(self.norm2(visual), hw))  # Mix-FFN
+        return (visual, tokens) if return_tokens else visual
+
+
+def _init_mit(m: nn.Module) -> None:
+    """NVlabs SegFormer initialisation."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Conv2d):
+        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+        nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class OfficialAVAligner(nn.Module):
+    """Released ``AV_Aligner`` (field notes §1.5): DEM-official pooling + visual-query sigmoid cross-attention.
+
+    Args:
+        dim: C, stage channels.
+        num_heads: heads of both cross-modal interactions (8 in the released backbone).
+        num_clusters: visual centres (5 in the released backbone).
+        tau: Gumbel temperature (1.0).
+        stochastic_eval: draw Gumbel noise in eval as the released code does (default False: deterministic).
+        device, dtype: factory kwargs.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        num_clusters: int = 5,
+        tau: float = 1.0,
+        stochastic_eval: bool = False,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        dd = {"device": device, "dtype": dtype}
+        self.fc = nn.Linear(dim, 1, **dd)
+        self.layer_norm = nn.LayerNorm(dim, **dd)  # defined but unused in the released forward
+        self.gumbel_clustering = OfficialGumbelClustering(num_clusters, dim, tau, stochastic_eval, **dd)
+        self.av_cros_interaction = OfficialCrossModalInteraction(dim, num_heads, **dd)
+        self.va_cros_interaction = OfficialCrossModalInteraction(dim, num_heads, **dd)
+        self.last_scores: Optional[torch.Tensor] = None
+
+    def forward(self, visual: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """visual [N, HW, C], tokens [N, K, C] -> [N, HW, C]; ``last_scores`` = softmax-over-K weights [N, K]."""
+        if (
+            visual.ndim != 3
+            or tokens.ndim != 3
+            or visual.shape[0] != tokens.shape[0]
+            or visual.shape[2] != tokens.shape[2]
+        ):
+            raise ValueError(
+                f"OfficialAVAligner: need visual [N, HW, C] and tokens [N, K, C], got {tuple(visual.shape)} and "
+                f"{tuple(tokens.shape)}"
+            )
+        w = official_token_weights(tokens, visual, self.gumbel_clustering, self.av_cros_interaction, self.fc)
+        self.last_scores = w.detach()
+        pooled = (w[..., None] * tokens).sum(dim=1, keepdim=True)  # [N, 1, C]
+        return visual + self.va_cros_interaction(visual, pooled, "sigmoid")
+
+
+# name used by ddeseg_layers/__init__.py's export list
+OfficialAVFusion = OfficialAVAligner
