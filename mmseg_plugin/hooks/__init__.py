@@ -1,0 +1,29 @@
+"""Runner hooks of the plugin and the scoped resume fix (see ``run_checkpoints``).
+
+Importing this package installs the run-checkpoint loader (``install_run_checkpoint_loader``), so resume works
+wherever ``mmseg_plugin`` is imported (``custom_imports`` in every config makes ``mim train`` do that).
+"""
+
+from .memory_check_hook import SemanticMemoryCheckHook
+from .run_checkpoints import (
+    MARKER,
+    install_run_checkpoint_loader,
+    is_trusted,
+    load_local_checkpoint,
+    mark_work_dir,
+    trust_directory,
+)
+from .run_trust_hook import DDESegRunTrustHook
+
+install_run_checkpoint_loader()
+
+__all__ = [
+    "MARKER",
+    "DDESegRunTrustHook",
+    "SemanticMemoryCheckHook",
+    "install_run_checkpoint_loader",
+    "is_trusted",
+    "load_local_checkpoint",
+    "mark_work_dir",
+    "trust_directory",
+]
