@@ -1,11 +1,12 @@
-"""Edge-feature aggregation of DynamicDerivation (eqs. 5-6, 9-10): reference, factorised PyTorch, Triton."""
+"""Edge-feature aggregation of DynamicDerivation (eqs. 5-6, 9-10): reference, factorised PyTorch, Triton.
+
+``edge_aggregate`` dispatches between the fused Triton kernels (CUDA), the factorised PyTorch path and the
+literal reference (see op.py and ../dispatch.py). ``ProjectedMemoryCache`` reuses memory @ W^T in eval mode.
+"""
+
+from .cache import ProjectedMemoryCache
+from .op import edge_aggregate
 from .reference import edge_aggregate_reference
+from .torch_impl import edge_aggregate_torch
 
-# NOTE: `edge_aggregate` (the dispatching entry point) is provided by op.py (issue 5). Until it lands the
-# reference is the only backend.
-try:
-    from .op import edge_aggregate  # noqa: F401
-except ImportError:  # op.py not written yet
-    edge_aggregate = edge_aggregate_reference
-
-__all__ = ["edge_aggregate", "edge_aggregate_reference"]
+__all__ = ["ProjectedMemoryCache", "edge_aggregate", "edge_aggregate_reference", "edge_aggregate_torch"]
