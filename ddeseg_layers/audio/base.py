@@ -1,0 +1,35 @@
+"""Frozen-by-default behaviour shared by the audio backbones that produce F_a (paper eq. 1 input).
+
+A frozen backbone has ``requires_grad=False`` on every parameter AND stays in eval mode when its parent calls
+``.train()`` (so BatchNorm statistics, dropout/drop-path and SpecAugment never act on a frozen encoder -- the
+official DDESeg code freezes HTSAT's gradients but leaves it in train mode, see docs/audio.md).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = ["FreezableBackbone"]
+
+
+class FreezableBackbone(nn.Module):
+    """Base for audio backbones: ``out_dim``, ``sample_rate`` attributes and a ``frozen`` switch."""
+
+    out_dim: int
+    sample_rate: int | None
+    frozen: bool = False
+
+    def set_frozen(self, frozen: bool) -> FreezableBackbone:
+        """Freeze (no gradients, always eval) or unfreeze (parameters that are trainable become trainable).
+
+        Parameters listed in ``_always_frozen`` (fixed signal-processing kernels) stay frozen either way.
+        """
+        self.frozen = bool(frozen)
+        fixed = set(getattr(self, "_always_frozen", ()))
+        for name, p in self.named_parameters():
+            p.requires_grad_(not self.frozen and not any(name.endswith(s) for s in fixed))
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> FreezableBackbone:
+        super().train(False if self.frozen else mode)
+        return self
