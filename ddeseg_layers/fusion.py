@@ -8,9 +8,9 @@ alternatives are in docs/design.md), pre-norm residual throughout:
 
 1. audio refresh   T' = T + DropPath(CA(LN_a(T), LN_1(X)))                   ``norm_audio``, ``cross_attn.{q,k,v,proj}``
 2. SR-conv + SA    X  = X + DropPath(proj(SDPA(q(LN_1 X), kv([LN_sr(SR(LN_1 X)) ; LN_t(T')]))))
-                   (MiT efficient self-attention whose keys/values also hold the K refreshed audio tokens, so every
-                   pixel reads the audio)                                      ``attn.{q,kv,sr,norm,proj}``, ``norm_tokens``
-3. Mix-FFN         X  = X + DropPath(fc2(GELU(DWConv3x3(fc1(LN_2 X)))))        ``norm2``, ``mlp.{fc1,dwconv.dwconv,fc2}``
+                   (MiT efficient self-attention whose keys/values also hold the K refreshed audio tokens, so
+                   every pixel reads the audio)              ``attn.{q,kv,sr,norm,proj}``, ``norm_tokens``
+3. Mix-FFN         X  = X + DropPath(fc2(GELU(DWConv3x3(fc1(LN_2 X)))))  ``norm2``, ``mlp.{fc1,dwconv.dwconv,fc2}``
 
 The MiT part keeps the NVlabs SegFormer parameter names and shapes, so a pretrained MiT block's keys load into it
 and, with zero audio tokens (K = 0), the block computes exactly a MiT block.

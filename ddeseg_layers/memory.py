@@ -113,7 +113,7 @@ class SemanticMemory(nn.Module):
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def empty(cls, num_classes: int, num_reps: int, dim: int, **kwargs) -> "SemanticMemory":
+    def empty(cls, num_classes: int, num_reps: int, dim: int, **kwargs) -> SemanticMemory:
         """All-zero placeholder (no class present) to be filled by ``load_state_dict`` or ``copy_from``."""
         return cls(num_classes, num_reps, dim, **kwargs)
 
@@ -129,7 +129,7 @@ class SemanticMemory(nn.Module):
         num_classes: Optional[int] = None,
         n_init: int = 10,
         dtype: torch.dtype = torch.float32,
-    ) -> "SemanticMemory":
+    ) -> SemanticMemory:
         """Build the memory from single-source audio features (eqs. 2-4).
 
         Args:
@@ -212,7 +212,7 @@ class SemanticMemory(nn.Module):
         *,
         expected_dim: Optional[int] = None,
         dtype: torch.dtype = torch.float32,
-    ) -> "SemanticMemory":
+    ) -> SemanticMemory:
         """Wrap the official DDESeg bank ``[C, m, d]`` (array, tensor or ``.npy`` path).
 
         ``centroids = bank.mean(1)`` exactly as the official ``TokenFeatureEnhancer``; every class and slot is
@@ -269,7 +269,7 @@ class SemanticMemory(nn.Module):
         *,
         expected_dim: Optional[int] = None,
         expected_num_classes: Optional[int] = None,
-    ) -> "SemanticMemory":
+    ) -> SemanticMemory:
         """Load a memory written by ``save``; refuses wrong shapes, NaN/inf and dim/class-count mismatches.
 
         Raises:
