@@ -131,8 +131,17 @@ class AVSAudioClassifier(BaseModel):
         raise RuntimeError(f"AVSAudioClassifier: invalid mode {mode!r} (loss / predict / tensor)")
 
     def encoder_state_dict(self) -> dict:
-        """The backbone's state dict (plain tensors, loadable with ``weights_only=True``)."""
-        return {k: v.detach().cpu().clone() for k, v in self.backbone.state_dict().items()}
+        """The trained encoder's weights in the form ``build_audio_backbone(dict(cfg, checkpoint=path))`` loads.
+
+        HTSAT and VGGish backbones load their ``checkpoint`` into their ``.net`` submodule (official key names), so
+        that submodule's state dict is returned (plain tensors, readable with ``weights_only=True``).
+        """
+        inner = getattr(self.backbone, "net", None)
+        if not isinstance(inner, nn.Module):
+            raise ValueError(
+                f"AVSAudioClassifier: backbone {type(self.backbone).__name__} has no trainable `.net` to export"
+            )
+        return {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}
 
 
 def audio_tagging_map(scores: Tensor, targets: Tensor) -> float:

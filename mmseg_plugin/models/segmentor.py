@@ -80,7 +80,7 @@ class AVSSegmentor(BaseSegmentor):
         task: ``"semantic"`` (softmax over num_classes, background = 0) or ``"binary"`` (one sigmoid channel).
         semantic_memory_path: SemanticMemory file (``SemanticMemory.save``) to load at build time, if it exists.
         require_memory: refuse to run while the memory is the empty placeholder (default: whenever the network
-            uses the memory, i.e. unless ``net.uses_memory`` is False).
+            uses the memory, i.e. unless the derivation module is disabled (Table 3 baseline)).
         threshold: probability threshold for binary predictions.
         ignore_index: label value ignored by the losses.
         data_preprocessor: ``AVSDataPreprocessor`` config.
@@ -133,7 +133,7 @@ class AVSSegmentor(BaseSegmentor):
             if not hasattr(loss, "loss_name"):
                 raise ValueError(f"AVSSegmentor: loss {type(loss).__name__} has no `loss_name`")
         self.semantic_memory_path = semantic_memory_path
-        uses_memory = bool(getattr(self.net, "uses_memory", True))
+        uses_memory = bool(getattr(getattr(self.net, "derivation", None), "enabled", True))
         self.require_memory = uses_memory if require_memory is None else bool(require_memory)
         if semantic_memory_path and os.path.isfile(semantic_memory_path):
             load_memory_into(self.net, semantic_memory_path)
