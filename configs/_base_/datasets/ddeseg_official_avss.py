@@ -42,5 +42,5 @@ test_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, split='test', subsets='all', pipeline=test_pipeline, test_mode=True),
 )
 # AVSMetric: per-frame AVSBench J/F (default, batch-size independent) and the dataset-level CAVP/DDESeg numbers.
-val_evaluator = dict(type='AVSMetric', modes=['avsbench', 'dataset'])
+val_evaluator = dict(type='AVSMetric', mode='avsbench', report=('avsbench', 'dataset'), binary_score='probabilities')
 test_evaluator = val_evaluator

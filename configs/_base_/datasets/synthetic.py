@@ -37,5 +37,5 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline, test_mode=True),
 )
-val_evaluator = dict(type='AVSMetric', modes=['avsbench', 'dataset'])
+val_evaluator = dict(type='AVSMetric', mode='avsbench', report=('avsbench', 'dataset'), binary_score='probabilities')
 test_evaluator = val_evaluator

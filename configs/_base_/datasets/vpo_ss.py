@@ -35,4 +35,4 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, split='test', setting='ss', pipeline=test_pipeline, test_mode=True),
 )
-test_evaluator = dict(type='AVSMetric', modes=['avsbench', 'dataset'])
+test_evaluator = dict(type='AVSMetric', mode='avsbench', report=('avsbench', 'dataset'), binary_score='probabilities')

@@ -22,8 +22,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # best checkpoint by the val split's J&F (AVSMetric key 'avsbench/J&F'), never the test split
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=2, save_best='avsbench/J&F',
+    # best checkpoint by the val split's J&F (AVSMetric main key 'J&F', per-frame AVSBench convention), never the test split
+    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=2, save_best='J&F',
                     rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),

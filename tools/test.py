@@ -1,0 +1,57 @@
+"""Evaluate a trained DDESeg checkpoint on the config's test split (AVSMetric, both conventions).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--data-root ROOT] [--out metrics.json]
+
+Same path as `mim test mmseg CONFIG --checkpoint CHECKPOINT`. The checkpoint's folder is trusted for full unpickling
+(it is one of your own runs); third-party files are read weights-only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from train import apply_avss_classes, apply_data_root, import_plugin, set_cpu_dist_backend  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description="Test DDESeg (mmengine Runner)")
+    p.add_argument("config")
+    p.add_argument("checkpoint")
+    p.add_argument("--work-dir")
+    p.add_argument("--data-root")
+    p.add_argument("--out", help="write the metrics as JSON here")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    args = p.parse_args(argv)
+    import_plugin()
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmseg_plugin.hooks import trust_directory
+
+    cfg = Config.fromfile(args.config)
+    if args.data_root:
+        apply_data_root(cfg, args.data_root)
+    apply_avss_classes(cfg)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get("work_dir", None) or osp.join(
+        "./work_dirs", osp.splitext(osp.basename(args.config))[0]
+    )
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    set_cpu_dist_backend(cfg)
+    trust_directory(osp.dirname(osp.abspath(args.checkpoint)))
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump({k: float(v) if isinstance(v, (int, float)) else str(v) for k, v in metrics.items()}, f, indent=1)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
