@@ -1,0 +1,287 @@
+"""The DDESeg visual encoder: a Mix Transformer whose stages are audio-visual fusion stages (paper eq. 1, Fig. 3a).
+
+For stage ``l = 1..4`` with width ``C_l`` (MiT-B5: 64/128/320/512) and input visual map ``x``::
+
+    V^l, (H_l, W_l) = patch_embed{l}(x)                    # [B, H_l*W_l, C_l]   (V^1 comes from the stem)
+    P^l   = aud_projs[l-1](A^(l-1))                        # [B, K, C_l]  audio tokens projected to the stage width
+    paper:    T^l = DEM_l(P^l, V^l)  (l > 1),  T^1 = P^1    # eq. (1) second line, eqs. (13)-(17)
+              A^l = S^l * A^(l-1)                          # elimination scores carried on the d_audio tokens
+              x = block{l}[j](x, (H_l, W_l), T^l) for j    # F_f: AudioQueryFusionBlocks (depths 3/6/40/3)
+    official: x = av_aligners[l-1](V^l, P^l)               # released code: aligner, then plain MiT blocks
+              x = block{l}[j](x, (H_l, W_l)) for j
+    x = norm{l}(x) -> [B, C_l, H_l, W_l]                   # stage output fed to the head and to the next stage
+
+``A^0 = A^1 = Phi_D(F_a)`` is the DDM output [B, K, d_audio]. Parameter names follow NVlabs SegFormer
+(``patch_embed{n}``, ``block{n}.{j}``, ``norm{n}``) so ``mit_b5.pth`` loads after key mapping; the audio projections
+(``aud_projs.{i}.{fc1,fc2}``), the DEMs (``dems.{i}``, paper) and the aligners (``av_aligners.{i}``, official) are the
+new, audio-specific parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .mit_blocks import MiTBlock, OverlapPatchEmbed, init_mit_weights
+
+__all__ = ["MiTGeometry", "MIT_PRESETS", "AudioProjection", "MiTFusionEncoder"]
+
+
+@dataclass
+class MiTGeometry:
+    """Geometry of a 4-stage Mix Transformer.
+
+    Attributes:
+        embed_dims: stage widths C_l.
+        num_heads: attention heads per stage.
+        depths: blocks per stage.
+        sr_ratios: key/value spatial-reduction ratios per stage.
+        mlp_ratios: Mix-FFN expansion per stage.
+        patch_sizes: overlapping patch-embedding kernel sizes.
+        strides: patch-embedding strides (MiT: 4/2/2/2; released DDESeg: 2/2/2/2).
+        qkv_bias: bias on the q / kv projections.
+        drop_path_rate: stochastic depth, linearly increasing over all blocks up to this value.
+        norm_eps: LayerNorm epsilon (NVlabs MiT 1e-6, released DDESeg 1e-5).
+        in_chans: image channels.
+    """
+
+    embed_dims: Sequence[int] = (64, 128, 320, 512)
+    num_heads: Sequence[int] = (1, 2, 5, 8)
+    depths: Sequence[int] = (3, 6, 40, 3)
+    sr_ratios: Sequence[int] = (8, 4, 2, 1)
+    mlp_ratios: Sequence[float] = (4, 4, 4, 4)
+    patch_sizes: Sequence[int] = (7, 3, 3, 3)
+    strides: Sequence[int] = (4, 2, 2, 2)
+    qkv_bias: bool = True
+    drop_path_rate: float = 0.1
+    norm_eps: float = 1e-6
+    in_chans: int = 3
+    name: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        for f in ("embed_dims", "num_heads", "depths", "sr_ratios", "mlp_ratios", "patch_sizes", "strides"):
+            value = tuple(getattr(self, f))
+            if len(value) != 4:
+                raise ValueError(f"MiTGeometry.{f} must have 4 entries (one per stage), got {value}")
+            setattr(self, f, value)
+        for c, h in zip(self.embed_dims, self.num_heads):
+            if c % h:
+                raise ValueError(f"MiTGeometry: embed_dim {c} is not divisible by num_heads {h}")
+
+    @classmethod
+    def from_spec(cls, spec: str | Mapping[str, Any] | MiTGeometry, **overrides: Any) -> MiTGeometry:
+        """Build from a preset name (``mit_b0``, ``mit_b1``, ``mit_b5``), a dict (optionally with ``name`` naming
+        a preset to start from) or a geometry; ``overrides`` replace single fields."""
+        if isinstance(spec, MiTGeometry):
+            base = asdict(spec)
+        elif isinstance(spec, str):
+            if spec not in MIT_PRESETS:
+                raise ValueError(f"unknown MiT encoder {spec!r}; known: {sorted(MIT_PRESETS)} or a geometry dict")
+            base = dict(MIT_PRESETS[spec], name=spec)
+        elif isinstance(spec, Mapping):
+            spec = dict(spec)
+            preset = spec.get("name")
+            base = dict(MIT_PRESETS[preset], name=preset) if preset in MIT_PRESETS else {}
+            base.update(spec)
+        else:
+            raise TypeError(f"encoder spec must be a preset name, a dict or a MiTGeometry, got {type(spec).__name__}")
+        base.update(overrides)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(base) - known)
+        if unknown:
+            raise ValueError(f"unknown MiT geometry keys {unknown}; allowed: {sorted(known)}")
+        return cls(**base)
+
+
+MIT_PRESETS: dict[str, dict[str, Any]] = {
+    "mit_b0": dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
+    "mit_b1": dict(embed_dims=(64, 128, 320, 512), depths=(2, 2, 2, 2)),
+    "mit_b2": dict(embed_dims=(64, 128, 320, 512), depths=(3, 4, 6, 3)),
+    "mit_b5": dict(embed_dims=(64, 128, 320, 512), depths=(3, 6, 40, 3)),
+}
+
+
+class AudioProjection(nn.Module):
+    """Per-stage audio projection ``fc2(GELU(fc1(a)))``: ``[..., d_audio] -> [..., C_l]`` (official ``aud_Mlp``).
+
+    Args:
+        in_dim: audio token width d_audio.
+        out_dim: stage width C_l.
+        hidden_ratio: hidden width = ``hidden_ratio * in_dim`` (4, i.e. 768 -> 3072 -> C_l).
+        dropout: dropout after the activation and after ``fc2`` (0 in the released code).
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden_ratio: int = 4, dropout: float = 0.0, *, device=None, dtype=None
+    ) -> None:
+        super().__init__()
+        dd = {"device": device, "dtype": dtype}
+        self.fc1 = nn.Linear(in_dim, hidden_ratio * in_dim, **dd)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_ratio * in_dim, out_dim, **dd)
+        self.drop = nn.Dropout(dropout)
+        # xavier-uniform weights, PyTorch default (uniform) biases, as the released aud_Mlp
+        nn.init.xavier_uniform_(self.fc1.weight)
+        nn.init.xavier_uniform_(self.fc2.weight)
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(a)))))
+
+
+def eliminate(
+    dem: nn.Module, proj: torch.Tensor, visual: torch.Tensor, audio: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Phi_E at one stage (eqs. 13-17): ``S = dem.scores(P^l, V^l)`` [B, K]; returns ``(S * P^l, S * A^(l-1), S)``.
+
+    The scores are kept in the graph for both products (``DynamicElimination.forward`` would only expose a detached
+    copy), so later stages back-propagate into earlier DEMs through the carried tokens.
+    """
+    s = dem.scores(proj, visual)
+    dem.last_scores = s.detach()
+    w = s.unsqueeze(-1)
+    return proj * w.to(proj.dtype), audio * w.to(audio.dtype), s.detach()
+
+
+class MiTFusionEncoder(nn.Module):
+    """MiT encoder with audio-visual fusion stages (see module docstring for the data flow).
+
+    Args:
+        geometry: MiT geometry (preset name, dict or :class:`MiTGeometry`).
+        audio_dim: width d_audio of the DDM tokens.
+        variant: ``"paper"`` (DEM at stages l > 1 + AudioQueryFusionBlocks) or ``"official"`` (released code:
+            an OfficialAVAligner after every patch embedding, then plain MiT blocks).
+        elimination: DynamicElimination kwargs for the paper variant (``num_heads``, ``num_centers``, ``tau``,
+            ``scheme``); ``stage1=True`` also applies a DEM at stage 1 (not in eq. 1; off by default).
+        fusion: extra AudioQueryFusionBlock kwargs (paper variant).
+        num_clusters: visual centres of the official aligners (5).
+        aligner_heads: heads of the official aligners (8).
+        proj_hidden_ratio: hidden ratio of the audio projections (4).
+    """
+
+    def __init__(
+        self,
+        geometry: str | Mapping[str, Any] | MiTGeometry = "mit_b5",
+        audio_dim: int = 768,
+        variant: str = "paper",
+        elimination: Mapping[str, Any] | None = None,
+        fusion: Mapping[str, Any] | None = None,
+        num_clusters: int = 5,
+        aligner_heads: int = 8,
+        proj_hidden_ratio: int = 4,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if variant not in ("paper", "official"):
+            raise ValueError(f"MiTFusionEncoder: variant must be 'paper' or 'official', got {variant!r}")
+        dd = {"device": device, "dtype": dtype}
+        g = MiTGeometry.from_spec(geometry)
+        self.geometry = g
+        self.variant = variant
+        self.embed_dims = list(g.embed_dims)
+        self.audio_dim = audio_dim
+        elimination = dict(elimination or {})
+        self.dem_stage1 = bool(elimination.pop("stage1", False))
+        fusion = dict(fusion or {})
+
+        dpr = torch.linspace(0, g.drop_path_rate, sum(g.depths)).tolist()
+        cur = 0
+        for i in range(4):
+            in_ch = g.in_chans if i == 0 else g.embed_dims[i - 1]
+            pe = OverlapPatchEmbed(g.patch_sizes[i], g.strides[i], in_ch, g.embed_dims[i], g.norm_eps, **dd)
+            setattr(self, f"patch_embed{i + 1}", pe)
+            blocks = []
+            for j in range(g.depths[i]):
+                kw = dict(
+                    dim=g.embed_dims[i],
+                    num_heads=g.num_heads[i],
+                    mlp_ratio=g.mlp_ratios[i],
+                    qkv_bias=g.qkv_bias,
+                    sr_ratio=g.sr_ratios[i],
+                    drop_path=dpr[cur + j],
+                    norm_eps=g.norm_eps,
+                )
+                if variant == "paper":
+                    from .fusion import AudioQueryFusionBlock
+
+                    blocks.append(AudioQueryFusionBlock(**kw, **fusion))
+                else:
+                    blocks.append(MiTBlock(**kw, **dd))
+            setattr(self, f"block{i + 1}", nn.ModuleList(blocks))
+            setattr(self, f"norm{i + 1}", nn.LayerNorm(g.embed_dims[i], eps=g.norm_eps, **dd))
+            cur += g.depths[i]
+            pe.apply(init_mit_weights)  # blocks initialise themselves (SegFormer init)
+
+        self.aud_projs = nn.ModuleList(AudioProjection(audio_dim, c, proj_hidden_ratio, **dd) for c in g.embed_dims)
+        if variant == "paper":
+            from .elimination import DynamicElimination
+
+            first = 0 if self.dem_stage1 else 1
+            self.dem_stages = list(range(first, 4))
+            self.dems = nn.ModuleDict(
+                {str(i): DynamicElimination(g.embed_dims[i], **elimination) for i in self.dem_stages}
+            )
+        else:
+            from .fusion import OfficialAVAligner
+
+            self.dem_stages = list(range(4))
+            self.av_aligners = nn.ModuleList(
+                OfficialAVAligner(c, num_heads=aligner_heads, num_clusters=num_clusters) for c in g.embed_dims
+            )
+        self.last_scores: list[torch.Tensor] = []
+
+    def new_keys(self) -> list[str]:
+        """State-dict keys that no visual-only checkpoint provides (audio projections, DEMs, aligners, audio
+        parts of the fusion blocks): reported as ``allow_missing`` when loading MiT weights."""
+        from .converters import is_mit_key
+
+        return [k for k in self.state_dict() if not is_mit_key(k)]
+
+    def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """Run the four fusion stages.
+
+        Args:
+            image: ``[B, 3, H, W]`` normalised image.
+            tokens: ``[B, K, d_audio]`` DDM output ``A^1``.
+
+        Returns:
+            Four stage features ``[B, C_l, H_l, W_l]``. ``self.last_scores`` holds the per-stage DEM scores
+            ``[B, K]`` (paper: stages 2-4, or 1-4 with ``stage1=True``; official: the aligners' scores when they
+            expose ``last_scores``).
+        """
+        if image.dim() != 4:
+            raise ValueError(f"MiTFusionEncoder: image must be [B, C, H, W], got shape {tuple(image.shape)}")
+        if tokens.dim() != 3 or tokens.shape[0] != image.shape[0] or tokens.shape[-1] != self.audio_dim:
+            raise ValueError(
+                f"MiTFusionEncoder: tokens must be [B={image.shape[0]}, K, {self.audio_dim}], got {tuple(tokens.shape)}"
+            )
+        b = image.shape[0]
+        x = image
+        audio = tokens  # A^(l-1), carried in d_audio space
+        outs, scores = [], []
+        for i in range(4):
+            x, hw = getattr(self, f"patch_embed{i + 1}")(x)  # V^l  [B, H_l*W_l, C_l]
+            proj = self.aud_projs[i](audio)  # [B, K, C_l]
+            if self.variant == "paper":
+                if i in self.dem_stages:
+                    proj, audio, s = eliminate(self.dems[str(i)], proj, x, audio)
+                    scores.append(s)
+                for blk in getattr(self, f"block{i + 1}"):
+                    x = blk(x, hw, proj)
+            else:
+                aligner = self.av_aligners[i]
+                x = aligner(x, proj)
+                s = getattr(aligner, "last_scores", None)
+                if s is not None:
+                    scores.append(s)
+                for blk in getattr(self, f"block{i + 1}"):
+                    x = blk(x, hw)
+            x = getattr(self, f"norm{i + 1}")(x)
+            x = x.transpose(1, 2).reshape(b, -1, *hw)
+            outs.append(x)
+        self.last_scores = scores
+        return outs

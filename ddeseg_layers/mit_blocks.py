@@ -1,0 +1,195 @@
+"""Plain Mix Transformer (MiT / SegFormer) building blocks with NVlabs parameter names.
+
+These are the visual-only parts of the DDESeg encoder (Xie et al., SegFormer, NeurIPS 2021), used as-is by the
+``variant="official"`` encoder (the released DDESeg code runs plain MiT blocks after each audio-visual aligner) and as
+the reference geometry for the paper variant's :class:`~ddeseg_layers.fusion.AudioQueryFusionBlock`.
+
+Parameter names follow NVlabs ``mix_transformer.py`` so that ``mit_b5.pth`` loads without renaming:
+
+* :class:`OverlapPatchEmbed`: ``proj`` (Conv2d k x k, stride s, padding k // 2), ``norm`` (LayerNorm).
+  ``[B, C_in, H, W] -> ([B, H' * W', C], (H', W'))``.
+* :class:`EfficientSelfAttention`: ``q``, ``kv``, ``sr`` + ``norm`` (only when ``sr_ratio > 1``), ``proj``.
+  ``[B, N, C] -> [B, N, C]``; keys/values are spatially reduced by ``sr_ratio`` (SegFormer eq. 2).
+* :class:`MixFFN`: ``fc1``, ``dwconv.dwconv`` (3x3 depth-wise), ``fc2``; ``[B, N, C] -> [B, N, C]``.
+* :class:`MiTBlock`: ``norm1``, ``attn``, ``norm2``, ``mlp`` with pre-norm residuals and stochastic depth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropPath
+from torch import nn
+
+
+def init_mit_weights(m: nn.Module) -> None:
+    """SegFormer initialisation: trunc-normal(0.02) Linear, unit LayerNorm, He-normal(fan-out) Conv2d."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Conv2d):
+        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+        nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class OverlapPatchEmbed(nn.Module):
+    """Overlapping patch embedding: strided Conv2d then LayerNorm over channels.
+
+    Args:
+        patch_size: convolution kernel size (7 for stage 1, 3 after).
+        stride: convolution stride (4 for MiT stage 1, 2 for the released DDESeg stage 1, 2 after).
+        in_chans: input channels.
+        embed_dim: output channels C.
+        norm_eps: LayerNorm epsilon (1e-6 NVlabs MiT, 1e-5 official DDESeg).
+    """
+
+    def __init__(
+        self,
+        patch_size: int = 7,
+        stride: int = 4,
+        in_chans: int = 3,
+        embed_dim: int = 64,
+        norm_eps: float = 1e-6,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        dd = {"device": device, "dtype": dtype}
+        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride=stride, padding=patch_size // 2, **dd)
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps, **dd)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        x = self.proj(x)
+        h, w = x.shape[-2:]
+        return self.norm(x.flatten(2).transpose(1, 2)), (h, w)
+
+
+class EfficientSelfAttention(nn.Module):
+    """SegFormer efficient self-attention with spatial reduction of keys and values.
+
+    Args:
+        dim: channels C.
+        num_heads: attention heads (C must be divisible by it).
+        qkv_bias: bias on ``q`` / ``kv``.
+        sr_ratio: spatial-reduction ratio R (a strided R x R conv + LayerNorm on the key/value map when R > 1).
+        norm_eps: epsilon of the reduction LayerNorm.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 1,
+        qkv_bias: bool = True,
+        sr_ratio: int = 1,
+        norm_eps: float = 1e-6,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"EfficientSelfAttention: dim {dim} is not divisible by num_heads {num_heads}")
+        dd = {"device": device, "dtype": dtype}
+        self.num_heads = num_heads
+        self.sr_ratio = sr_ratio
+        self.attn_drop = attn_drop
+        self.q = nn.Linear(dim, dim, bias=qkv_bias, **dd)
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
+        self.proj_drop = nn.Dropout(proj_drop)
+        if sr_ratio > 1:
+            self.sr = nn.Conv2d(dim, dim, sr_ratio, stride=sr_ratio, **dd)
+            self.norm = nn.LayerNorm(dim, eps=norm_eps, **dd)
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        b, n, c = x.shape
+        h = self.num_heads
+        q = self.q(x).reshape(b, n, h, c // h).transpose(1, 2)
+        if self.sr_ratio > 1:
+            y = x.transpose(1, 2).reshape(b, c, *hw)
+            y = self.norm(self.sr(y).flatten(2).transpose(1, 2))
+        else:
+            y = x
+        k, v = self.kv(y).reshape(b, -1, 2, h, c // h).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
+
+
+class DWConv(nn.Module):
+    """3x3 depth-wise convolution on a token sequence (NVlabs name ``dwconv.dwconv``)."""
+
+    def __init__(self, dim: int, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        b, n, c = x.shape
+        return self.dwconv(x.transpose(1, 2).reshape(b, c, *hw)).flatten(2).transpose(1, 2)
+
+
+class MixFFN(nn.Module):
+    """Mix-FFN: ``fc2(drop(GELU(dwconv(fc1(x)))))``; ``[B, N, C] -> [B, N, C]``."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.0, *, device=None, dtype=None) -> None:
+        super().__init__()
+        dd = {"device": device, "dtype": dtype}
+        self.fc1 = nn.Linear(dim, hidden, **dd)
+        self.dwconv = DWConv(hidden, **dd)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim, **dd)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        x = self.drop(self.act(self.dwconv(self.fc1(x), hw)))
+        return self.drop(self.fc2(x))
+
+
+class MiTBlock(nn.Module):
+    """One MiT transformer block: ``x + DropPath(attn(norm1(x)))`` then ``x + DropPath(mlp(norm2(x)))``.
+
+    Args:
+        dim: channels C.
+        num_heads: attention heads.
+        mlp_ratio: Mix-FFN hidden width = ``mlp_ratio * C``.
+        qkv_bias: bias on ``q`` / ``kv``.
+        sr_ratio: key/value spatial reduction.
+        drop_path: stochastic-depth probability.
+        norm_eps: LayerNorm epsilon.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        sr_ratio: int = 1,
+        drop_path: float = 0.0,
+        norm_eps: float = 1e-6,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        dd = {"device": device, "dtype": dtype}
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.attn = EfficientSelfAttention(dim, num_heads, qkv_bias, sr_ratio, norm_eps, **dd)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.mlp = MixFFN(dim, int(dim * mlp_ratio), **dd)
+        self.apply(init_mit_weights)
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        return x + self.drop_path(self.mlp(self.norm2(x), hw))
