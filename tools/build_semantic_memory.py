@@ -9,6 +9,7 @@ cache (``memory_builder.cache_dir``: per-chunk .pt files + manifest.json), then 
 ``memory_builder.num_clusters`` x ``reps_per_cluster`` representatives per class, saved to
 ``semantic_memory_path``. Details: mmseg_plugin/memory_builder.py.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@
 Same path as `mim test mmseg CONFIG --checkpoint CHECKPOINT`. The checkpoint's folder is trusted for full unpickling
 (it is one of your own runs); third-party files are read weights-only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,10 @@ def main(argv=None) -> dict:
         apply_data_root(cfg, args.data_root)
     apply_avss_classes(cfg)
     cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get("work_dir", None) or osp.join(
-        "./work_dirs", osp.splitext(osp.basename(args.config))[0]
+    cfg.work_dir = (
+        args.work_dir
+        or cfg.get("work_dir", None)
+        or osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
     )
     cfg.load_from = args.checkpoint
     cfg.resume = False

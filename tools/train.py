@@ -8,6 +8,7 @@ Differences from mmseg's tools/train.py: ``--data-root`` re-roots every dataload
 reads the classes from ``label2idx.json``); the distributed backend falls back to gloo without CUDA; the work_dir is
 trusted for resuming the run's own checkpoints (torch >= 2.6 weights_only, see docs/training.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,13 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Train DDESeg (mmengine Runner)")
     p.add_argument("config")
     p.add_argument("--work-dir")
-    p.add_argument("--resume", nargs="?", const="auto", default=None,
-                   help="resume from CKPT, or from the work_dir's last checkpoint when no path is given")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="resume from CKPT, or from the work_dir's last checkpoint when no path is given",
+    )
     p.add_argument("--amp", action="store_true", help="automatic mixed precision (AmpOptimWrapper)")
     p.add_argument("--data-root", help="dataset root for every split (AVSS layout: classes from label2idx.json)")
     p.add_argument("--max-iters", type=int, help="override an iteration-based schedule's max_iters")

@@ -1,0 +1,335 @@
+"""The README's main job: the whole DDESeg recipe on one config (default: the synthetic CPU dataset).
+
+    python tools/run_pipeline.py [CONFIG] [--work-dir DIR] [--data-root ROOT] [--force STAGE ...]
+        [--audio-iters N] [--seg-iters N]
+
+Stages (each skipped when its output exists, unless named in ``--force``; ``--force all`` redoes everything):
+
+0. ``data``:   generate the synthetic dataset (AVSSyntheticDataset writes it into data_root on first use). Other
+   datasets must already exist; AVSS-layout datasets take their classes from ``label2idx.json``.
+1. ``audio``:  train/fine-tune the audio encoder on frame labels derived from the masks (``AVSAudioClassifier``
+   through mmengine's Runner) -> ``<work_dir>/audio_encoder.pth`` (+ val mAP).
+2. ``memory``: build the semantic memory from that encoder's features of single-source training frames
+   (mmseg_plugin.memory_builder) -> ``<work_dir>/semantic_memory.pth``.
+3. ``train``:  train DDESeg with that memory and encoder through mmengine's Runner (the `mim train` path), model
+   selection on val -> ``<work_dir>/ddeseg/`` (an interrupted run resumes from its last checkpoint).
+4. ``test``:   evaluate the final checkpoint on the test split with AVSMetric (AVSBench per-frame and dataset-level
+   conventions) next to an all-background prediction -> ``<work_dir>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from train import apply_avss_classes, apply_data_root, import_plugin, set_cpu_dist_backend  # noqa: E402
+
+STAGES = ("data", "audio", "memory", "train", "test")
+DEFAULT_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), "configs", "ddeseg_synthetic.py")
+
+
+def _plain(obj):
+    from mmengine.config import ConfigDict
+
+    if isinstance(obj, (ConfigDict, dict)):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def stage_data(cfg) -> dict:
+    """Build the three datasets once (the synthetic one generates itself); report sizes and classes."""
+    from mmseg.registry import DATASETS
+
+    out = {}
+    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        loader = cfg.get(key, None)
+        if loader:
+            ds = DATASETS.build(_plain(loader["dataset"]))
+            out[key.split("_")[0]] = len(ds)
+            out["classes"] = list(ds.metainfo["classes"])
+    return out
+
+
+def _audio_runner_cfg(cfg, work_dir: str, max_iters: int | None):
+    from mmengine.config import Config
+
+    clf = _plain(cfg.audio_classifier)
+    iters = int(max_iters or clf.get("max_iters", 1000))
+    loader = copy.deepcopy(_plain(cfg.train_dataloader))
+    if clf.get("dataset"):
+        ds = copy.deepcopy(clf["dataset"])
+        ds.setdefault("pipeline", loader["dataset"]["pipeline"])
+        loader["dataset"] = ds
+    loader["batch_size"] = int(clf.get("batch_size", loader["batch_size"]))
+    loader["sampler"] = dict(type="InfiniteSampler", shuffle=True)
+    model = copy.deepcopy(clf["model"])
+    model.setdefault("data_preprocessor", _plain(cfg.model.data_preprocessor))
+    rc = dict(
+        default_scope="mmseg",
+        work_dir=work_dir,
+        model=model,
+        train_dataloader=loader,
+        optim_wrapper=dict(
+            optimizer=dict(
+                type="AdamW", lr=float(clf.get("lr", 1e-4)), weight_decay=float(clf.get("weight_decay", 0.01))
+            ),
+            paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
+        ),
+        param_scheduler=[
+            dict(type="CosineAnnealingLR", T_max=iters, by_epoch=False, begin=0, end=iters, eta_min_ratio=0.05)
+        ],
+        train_cfg=dict(type="IterBasedTrainLoop", max_iters=iters),
+        default_hooks=dict(
+            timer=dict(type="IterTimerHook"),
+            logger=dict(type="LoggerHook", interval=25, log_metric_by_epoch=False),
+            param_scheduler=dict(type="ParamSchedulerHook"),
+            checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=iters, max_keep_ckpts=1),
+        ),
+        log_processor=dict(by_epoch=False),
+        env_cfg=_plain(cfg.get("env_cfg", {})),
+        randomness=dict(seed=0),
+        launcher="none",
+    )
+    return Config(rc)
+
+
+def stage_audio(cfg, work_dir: str, out: str, max_iters: int | None) -> dict:
+    """Stage 1: train AVSAudioClassifier, save the encoder, report val mAP."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.runner import Runner
+    from mmseg.registry import DATASETS
+
+    from mmseg_plugin.memory_builder import test_pipeline
+    from mmseg_plugin.models.audio_classifier import audio_tagging_map
+
+    rcfg = _audio_runner_cfg(cfg, osp.join(work_dir, "audio_classifier"), max_iters)
+    t0 = time.time()
+    runner = Runner.from_cfg(rcfg)
+    runner.train()
+    model = runner.model
+    torch.save(model.encoder_state_dict(), out)
+    seconds = time.time() - t0
+    res = dict(audio_encoder=out, audio_train_s=round(seconds, 1), audio_iters=rcfg.train_cfg.max_iters)
+    loader = cfg.get("val_dataloader", None) or cfg.get("test_dataloader", None)
+    clf_ds = _plain(cfg.audio_classifier).get("dataset")
+    if loader and not clf_ds:
+        ds_cfg = _plain(loader["dataset"])
+        ds_cfg["pipeline"] = test_pipeline(cfg)
+        ds = DATASETS.build(ds_cfg)
+        model.eval()
+        scores, targets, weights = [], [], []
+        with torch.no_grad():
+            for b0 in range(0, len(ds), 32):
+                batch = model.data_preprocessor(pseudo_collate([ds[i] for i in range(b0, min(len(ds), b0 + 32))]))
+                for s in model(batch["inputs"], batch["data_samples"], mode="predict"):
+                    scores.append(s.audio_scores)
+                    targets.append(s.audio_targets)
+                    weights.append(s.metainfo["audio_label_weight"])
+        keep = torch.tensor(weights) > 0
+        res["audio_val_mAP"] = round(100 * audio_tagging_map(torch.stack(scores)[keep], torch.stack(targets)[keep]), 2)
+    return res
+
+
+def _seg_cfg(cfg, work_dir: str, encoder: str | None, memory: str, seg_iters: int | None):
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = osp.join(work_dir, "ddeseg")
+    cfg.semantic_memory_path = memory
+    cfg.model.semantic_memory_path = memory
+    if encoder:
+        cfg.model.net.audio.checkpoint = encoder
+    if seg_iters:
+        cfg.train_cfg.max_iters = seg_iters
+        cfg.train_cfg.val_interval = seg_iters
+        cfg.default_hooks.checkpoint.interval = max(1, seg_iters // 2)
+        for sch in cfg.param_scheduler:
+            sch["end"] = min(sch.get("end", seg_iters), seg_iters)
+            if "T_max" in sch:
+                sch["T_max"] = max(1, seg_iters - sch.get("begin", 0))
+    set_cpu_dist_backend(cfg)
+    cfg.launcher = "none"
+    return cfg
+
+
+def stage_train(cfg) -> dict:
+    from mmengine.runner import Runner
+
+    from mmseg_plugin.hooks import mark_work_dir, trust_directory
+
+    trust_directory(cfg.work_dir)
+    mark_work_dir(cfg.work_dir)
+    cfg.resume = osp.isfile(osp.join(cfg.work_dir, "last_checkpoint"))
+    t0 = time.time()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    with open(osp.join(cfg.work_dir, "last_checkpoint")) as f:
+        ckpt = f.read().strip()
+    return dict(checkpoint=ckpt, seg_train_s=round(time.time() - t0, 1), seg_iters=runner.iter)
+
+
+def all_background_metrics(cfg) -> dict:
+    """AVSMetric of a prediction that is background everywhere (the floor a model must clear)."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.registry import DATASETS, METRICS
+
+    ds = DATASETS.build(_plain(cfg.test_dataloader["dataset"]))
+    metric = METRICS.build(_plain(cfg.test_evaluator))
+    metric.dataset_meta = ds.metainfo
+    binary = cfg.model.get("task", "semantic") == "binary"
+    samples = []
+    for i in range(len(ds)):
+        s = ds[i]["data_samples"]
+        h, w = s.gt_sem_seg.data.shape[-2:]
+        s.pred_sem_seg = PixelData(data=torch.zeros(1, h, w, dtype=torch.long))
+        c = 1 if binary else len(ds.metainfo["classes"])
+        logits = torch.zeros(c, h, w)
+        if not binary:
+            logits[0] = 1.0
+        s.seg_logits = PixelData(data=logits)
+        samples.append(s.to_dict())
+    metric.process([], samples)
+    return metric.evaluate(len(samples))
+
+
+def stage_test(cfg, checkpoint: str) -> dict:
+    from mmengine.runner import Runner
+
+    cfg = copy.deepcopy(cfg)
+    cfg.load_from = checkpoint
+    cfg.resume = False
+    cfg.work_dir = osp.join(osp.dirname(cfg.work_dir), "test")
+    runner = Runner.from_cfg(cfg)
+    return runner.test()
+
+
+def _fmt(metrics: dict, key: str) -> str:
+    v = metrics.get(key)
+    return f"{v:7.2f}" if isinstance(v, (int, float)) else "      -"
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description="DDESeg recipe: data -> audio encoder -> memory -> DDESeg -> test")
+    p.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
+    p.add_argument("--work-dir")
+    p.add_argument("--data-root")
+    p.add_argument("--force", nargs="+", default=[], choices=STAGES + ("all",))
+    p.add_argument("--audio-iters", type=int, help="override the stage-1 iterations")
+    p.add_argument("--seg-iters", type=int, help="override the DDESeg training iterations (iteration schedules)")
+    args = p.parse_args(argv)
+    force = set(STAGES) if "all" in args.force else set(args.force)
+    import_plugin()
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(args.config)
+    if args.data_root:
+        apply_data_root(cfg, args.data_root)
+    work_dir = (
+        args.work_dir or cfg.get("work_dir", None) or osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
+    )
+    os.makedirs(work_dir, exist_ok=True)
+    summary: dict = dict(config=args.config, work_dir=work_dir, timings_s={})
+    t_all = time.time()
+
+    # 0. data
+    t0 = time.time()
+    summary["data"] = stage_data(cfg)
+    n = apply_avss_classes(cfg)
+    summary["num_classes"] = n or cfg.model.net.num_classes
+    summary["timings_s"]["data"] = round(time.time() - t0, 1)
+    print(
+        f"[data] {summary['data'].get('train')} train / {summary['data'].get('val')} val / "
+        f"{summary['data'].get('test')} test frames, {summary['num_classes']} classes"
+    )
+
+    # 1. audio encoder
+    encoder = osp.join(work_dir, "audio_encoder.pth")
+    t0 = time.time()
+    if cfg.get("audio_classifier", None) is None:
+        encoder = None
+        print("[audio] config has no `audio_classifier`: the configured audio encoder is used as is")
+    elif osp.isfile(encoder) and "audio" not in force:
+        print(f"[audio] {encoder} exists: skipped")
+    else:
+        summary["audio"] = stage_audio(cfg, work_dir, encoder, args.audio_iters)
+        print(f"[audio] {summary['audio']}")
+        force |= {"memory", "train", "test"}  # downstream outputs depend on the encoder
+    summary["timings_s"]["audio"] = round(time.time() - t0, 1)
+
+    # 2. memory
+    memory = osp.join(work_dir, "semantic_memory.pth")
+    t0 = time.time()
+    if osp.isfile(memory) and "memory" not in force:
+        print(f"[memory] {memory} exists: skipped")
+    else:
+        from mmseg_plugin.memory_builder import build_and_save_memory
+
+        mcfg = copy.deepcopy(cfg)
+        mb = dict(mcfg.get("memory_builder", None) or {})
+        mb["cache_dir"] = osp.join(work_dir, "memory_cache")
+        mcfg.memory_builder = mb
+        summary["memory"] = build_and_save_memory(mcfg, checkpoint=encoder, out=memory, progress=True)
+        print(
+            f"[memory] {summary['memory']['n_single']} single-source frames of {summary['memory']['n_items']}, "
+            f"{summary['memory']['classes_present']} classes -> {memory}"
+        )
+        force |= {"train", "test"}
+    summary["timings_s"]["memory"] = round(time.time() - t0, 1)
+
+    # 3. DDESeg
+    scfg = _seg_cfg(cfg, work_dir, encoder, memory, args.seg_iters)
+    done_flag = osp.join(scfg.work_dir, "train_done.json")
+    t0 = time.time()
+    if osp.isfile(done_flag) and "train" not in force:
+        with open(done_flag) as f:
+            summary["train"] = json.load(f)
+        print(f"[train] {done_flag} exists: skipped")
+    else:
+        if "train" in force and osp.isfile(done_flag):
+            os.remove(done_flag)
+        if "train" in force and osp.isfile(osp.join(scfg.work_dir, "last_checkpoint")):
+            os.remove(osp.join(scfg.work_dir, "last_checkpoint"))
+        summary["train"] = stage_train(scfg)
+        with open(done_flag, "w") as f:
+            json.dump(summary["train"], f, indent=1)
+    summary["timings_s"]["train"] = round(time.time() - t0, 1)
+
+    # 4. test + all-background baseline
+    t0 = time.time()
+    metrics = stage_test(scfg, summary["train"]["checkpoint"])
+    baseline = all_background_metrics(scfg)
+    summary["test"] = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    summary["all_background"] = {k: float(v) for k, v in baseline.items() if isinstance(v, (int, float))}
+    summary["timings_s"]["test"] = round(time.time() - t0, 1)
+    summary["timings_s"]["total"] = round(time.time() - t_all, 1)
+
+    rows = [("DDESeg", summary["test"]), ("all-background", summary["all_background"])]
+    print("\n=== test split ===")
+    print(f"{'':16s} {'J':>7s} {'F':>7s} {'J&F':>7s} | {'J(ds)':>7s} {'F(ds)':>7s} {'J&F(ds)':>7s}")
+    for name, m in rows:
+        jk = "avsbench/J" if "avsbench/J" in m else "avsbench/mIoU"
+        fk = "avsbench/F" if "avsbench/F" in m else "avsbench/mF"
+        djk = "dataset/J" if "dataset/J" in m else "dataset/mIoU"
+        dfk = "dataset/F" if "dataset/F" in m else "dataset/mF"
+        print(
+            f"{name:16s} {_fmt(m, jk)} {_fmt(m, fk)} {_fmt(m, 'avsbench/J&F')} | "
+            f"{_fmt(m, djk)} {_fmt(m, dfk)} {_fmt(m, 'dataset/J&F')}"
+        )
+    print("timings (s):", summary["timings_s"])
+    out = osp.join(work_dir, "summary.json")
+    with open(out, "w") as f:
+        json.dump(summary, f, indent=1, default=str)
+    print(f"summary written to {out}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
