@@ -74,7 +74,7 @@ def test_info_report(blocked):
         # an unavailable backend always says why
         assert row["available"] or row["reasons"], row
     backends = {(r["op"], r["backend"]) for r in info["ops"]}
-    assert ("edge_aggregation", "torch") in backends
+    assert ("edge_aggregate", "torch") in backends
     torch_row = next(r for r in info["ops"] if r["backend"] == "torch")
     assert torch_row["available"]
 
@@ -85,4 +85,4 @@ def test_info_text_mentions_every_op_backend():
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "fused ops:" in proc.stdout
-    assert "edge_aggregation" in proc.stdout
+    assert "edge_aggregate" in proc.stdout
