@@ -7,8 +7,9 @@ path of torch_impl.py) -> ``register_autograd`` -> ``edge_aggregate`` (dispatch)
 
 The registered op works on the projected tensors P = memory @ W^T [C, R, d] and U = query @ W^T - b [Q, d];
 the two projections are ordinary (cuBLAS) matmuls outside the op, so autograd takes the gradients of query,
-memory, W and b from the op's dP and dU. The op returns (out, lse); lse [Q] (float32) is saved for the backward
-(recomputation) and is not differentiable. Double backward is not supported by the fused backend.
+memory, W and b from the op's dP and dU. The op returns (out, stats); stats [Q, 2] (softmax max and normaliser,
+float32) is saved for the backward (recomputation) and is not differentiable. Double backward is not supported
+by the fused backend.
 
 Backends (dispatch.py): ``triton`` (CUDA, fp32/fp16/bf16, d <= 4096), ``torch`` (factorised, any device and
 floating dtype), ``reference`` (literal, only on request). ``DDESEG_BACKEND=reference|torch|triton`` forces one.
@@ -29,7 +30,7 @@ from .torch_impl import (
     project_memory,
     project_query,
     projected_backward,
-    projected_forward_with_lse,
+    projected_forward_with_stats,
 )
 
 OP_NAME = "edge_aggregate"
@@ -58,19 +59,19 @@ def edge_aggregate_fused(
     entry_mask: Optional[torch.Tensor],
     reduce: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused aggregation from projected tensors -> (out [Q, d] or [Q, G*R, d], lse [Q] float32)."""
+    """Fused aggregation from projected tensors -> (out [Q, d] or [Q, G*R, d], stats [Q, 2] float32)."""
     if proj_query.device.type == "cuda":
         return _kernels().fused_forward(
             proj_memory, proj_query, index, score_weight, entry_mask, reduce, wrap=wrap_triton
         )
-    return projected_forward_with_lse(proj_memory, proj_query, index, score_weight, entry_mask, reduce)
+    return projected_forward_with_stats(proj_memory, proj_query, index, score_weight, entry_mask, reduce)
 
 
 @triton_op("ddeseg::edge_aggregate_fused_backward", mutates_args=())
 def edge_aggregate_fused_backward(
     grad_out: torch.Tensor,
     out: torch.Tensor,
-    lse: torch.Tensor,
+    stats: torch.Tensor,
     proj_memory: torch.Tensor,
     proj_query: torch.Tensor,
     index: torch.Tensor,
@@ -83,7 +84,7 @@ def edge_aggregate_fused_backward(
         return _kernels().fused_backward(
             grad_out,
             out,
-            lse,
+            stats,
             proj_memory,
             proj_query,
             index,
@@ -93,34 +94,34 @@ def edge_aggregate_fused_backward(
             deterministic=torch.are_deterministic_algorithms_enabled(),
             wrap=wrap_triton,
         )
-    return projected_backward(grad_out, out, lse, proj_memory, proj_query, index, score_weight, entry_mask, reduce)
+    return projected_backward(grad_out, out, stats, proj_memory, proj_query, index, score_weight, entry_mask, reduce)
 
 
 @edge_aggregate_fused.register_kernel("cpu")
 def _fused_cpu(proj_memory, proj_query, index, score_weight, entry_mask, reduce):
-    return projected_forward_with_lse(proj_memory, proj_query, index, score_weight, entry_mask, reduce)
+    return projected_forward_with_stats(proj_memory, proj_query, index, score_weight, entry_mask, reduce)
 
 
 @edge_aggregate_fused_backward.register_kernel("cpu")
-def _fused_backward_cpu(grad_out, out, lse, proj_memory, proj_query, index, score_weight, entry_mask, reduce):
-    return projected_backward(grad_out, out, lse, proj_memory, proj_query, index, score_weight, entry_mask, reduce)
+def _fused_backward_cpu(grad_out, out, stats, proj_memory, proj_query, index, score_weight, entry_mask, reduce):
+    return projected_backward(grad_out, out, stats, proj_memory, proj_query, index, score_weight, entry_mask, reduce)
 
 
 def _setup_context(ctx, inputs, output):
     proj_memory, proj_query, index, score_weight, entry_mask, reduce = inputs
-    out, lse = output
-    ctx.save_for_backward(proj_memory, proj_query, index, score_weight, out, lse)
+    out, stats = output
+    ctx.save_for_backward(proj_memory, proj_query, index, score_weight, out, stats)
     ctx.entry_mask = entry_mask
     ctx.reduce = reduce
-    ctx.mark_non_differentiable(lse)
+    ctx.mark_non_differentiable(stats)
 
 
-def _backward(ctx, grad_out, grad_lse):
-    proj_memory, proj_query, index, score_weight, out, lse = ctx.saved_tensors
+def _backward(ctx, grad_out, grad_stats):
+    proj_memory, proj_query, index, score_weight, out, stats = ctx.saved_tensors
     if grad_out is None:
         grad_out = torch.zeros_like(out)
     dP, dU, dw = edge_aggregate_fused_backward(
-        grad_out, out, lse, proj_memory, proj_query, index, score_weight, ctx.entry_mask, ctx.reduce
+        grad_out, out, stats, proj_memory, proj_query, index, score_weight, ctx.entry_mask, ctx.reduce
     )
     return dP, dU, None, dw, None, None
 

@@ -10,8 +10,8 @@ Uses ``W (x_j - q) + b = W x_j - (W q - b)``:
 The literal form runs Q*J d x d products (2*Q*J*d^2 flops); this one runs (C*R + Q) of them. Everything here is
 plain PyTorch (any device, any floating dtype); autograd differentiates it natively. The ``projected_*``
 functions are also the CPU kernels of the ``ddeseg::edge_aggregate_fused`` op (op.py), which additionally returns
-the per-query log-sum-exp ``lse`` [Q] (float32; +inf for a query whose entries are all masked) that its backward
-uses to recompute the softmax weights.
+the per-query softmax statistics ``stats`` [Q, 2] = (max, normaliser) that its backward uses to recompute the
+softmax weights.
 """
 
 from __future__ import annotations
@@ -107,11 +107,11 @@ def edge_aggregate_torch(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# CPU kernels of the registered op (forward returning lse; backward by recomputation, same formulas as Triton's)
+# CPU kernels of the registered op: forward returning the softmax stats, backward by recomputation (Triton's formulas)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def projected_forward_with_lse(
+def projected_forward_with_stats(
     proj_memory: torch.Tensor,
     proj_query: torch.Tensor,
     index: torch.Tensor,
@@ -119,8 +119,13 @@ def projected_forward_with_lse(
     entry_mask: Optional[torch.Tensor],
     reduce: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward accumulated in float32 (float64 for float64 inputs), cast back to the input dtype; also returns
-    lse [Q] in the accumulation dtype."""
+    """Forward accumulated in float32 (float64 for float64 inputs), cast back to the input dtype.
+
+    Also returns the softmax statistics ``stats`` [Q, 2] (accumulation dtype): the row maximum m and the
+    normaliser l = sum_j exp(s_j - m), so that a_j = exp(s_j - m) / l exactly as a max-subtracted softmax
+    (a single log-sum-exp would lose |s| * eps of relative accuracy on huge scores). A query with no valid
+    entry stores (m, l) = (+inf, 1), which makes every a_j = 0.
+    """
     dtype = proj_query.dtype
     acc = accumulation_dtype(dtype)
     x, valid = _gather(proj_memory.to(acc), index, entry_mask)
@@ -128,17 +133,20 @@ def projected_forward_with_lse(
     s = e @ score_weight.to(acc)
     if valid is not None:
         s = s.masked_fill(~valid, float("-inf"))
-    lse = torch.logsumexp(s, dim=1)  # -inf where nothing is valid
-    lse = torch.where(torch.isneginf(lse), torch.full_like(lse, float("inf")), lse)
-    a = torch.exp(s - lse[:, None])  # 0 for masked entries and for empty rows
+    m = s.amax(dim=1) if s.shape[1] else torch.full(s.shape[:1], float("-inf"), dtype=acc, device=s.device)
+    empty = torch.isneginf(m)
+    m = torch.where(empty, torch.full_like(m, float("inf")), m)
+    p = torch.exp(s - m[:, None])  # 0 for masked entries and for empty rows
+    norm = torch.where(empty, torch.ones_like(m), p.sum(dim=1))
+    a = p / norm[:, None]
     out = torch.einsum("qj,qjd->qd", a, e) if reduce else a[..., None] * e
-    return out.to(dtype), lse
+    return out.to(dtype), torch.stack([m, norm], dim=1)
 
 
 def projected_backward(
     grad_out: torch.Tensor,
     out: torch.Tensor,
-    lse: torch.Tensor,
+    stats: torch.Tensor,
     proj_memory: torch.Tensor,
     proj_query: torch.Tensor,
     index: torch.Tensor,
@@ -146,7 +154,7 @@ def projected_backward(
     entry_mask: Optional[torch.Tensor],
     reduce: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients (dP, dU, dw) of ``projected_forward_with_lse``, recomputing e and the softmax weights.
+    """Gradients (dP, dU, dw) of ``projected_forward_with_stats``, recomputing e and the softmax weights.
 
     With g_j the output gradient of edge j (the same g for every j when reduce=True):
     da_j = g_j . e_j, delta = sum_j a_j da_j = sum_j g_j . out_j, ds_j = a_j (da_j - delta),
@@ -164,7 +172,8 @@ def projected_backward(
     s = e @ w
     if valid is not None:
         s = s.masked_fill(~valid, float("-inf"))
-    a = torch.exp(s - lse.to(acc)[:, None])  # [Q, J]
+    stats = stats.to(acc)
+    a = torch.exp(s - stats[:, :1]) / stats[:, 1:]  # [Q, J]
     g = grad_out.to(acc)
     if reduce:
         delta = (g * out.to(acc)).sum(-1)  # [Q]

@@ -5,9 +5,9 @@ U = query @ W^T - b [Q, d]; the d x d products stay in cuBLAS. One program per q
 over its J = G*R entries (BLOCK_J rows of the full, masked d): the gather P[index[q, j // R], j % R], the
 subtraction, exact-erf GELU, the score s_j = w . e_j, an online softmax over j and the weighted accumulation.
 Nothing of size [Q, J, d] is materialised for reduce=True; reduce=False writes its [Q, J, d] output in a second
-pass over the entries once the log-sum-exp is known (two-pass kernel).
+pass over the entries once the softmax max and normaliser are known (two-pass kernel).
 
-Backward by recomputation (one pass, given lse and delta = sum_j g_j . out_j):
+Backward by recomputation (one pass, given the softmax stats (max m, normaliser l) and delta = sum_j g_j . out_j):
     da_j = g_j . e_j,  ds_j = a_j (da_j - delta),  de_j = a_j g_j + ds_j w,  dpre_j = de_j * GELU'(pre_j)
     dU[q] = -sum_j dpre_j (owned by the program), dw = sum_q dw_part[q] (per-query partials, summed by torch),
     dP[c, r] += dpre_j: fp32 atomic adds, or, when ``torch.are_deterministic_algorithms_enabled()``, dpre is
@@ -69,7 +69,7 @@ def _edge_fwd_kernel(
     IDX,
     MASK,
     OUT,
-    LSE,
+    STATS,
     J,
     R,
     D,
@@ -102,8 +102,9 @@ def _edge_fwd_kernel(
         m_i = m_new
     nonempty = l_i > 0.0
     l_safe = tl.where(nonempty, l_i, 1.0)
-    lse = tl.where(nonempty, m_i + tl.log(l_safe), float("inf"))
-    tl.store(LSE + q, lse)
+    m_safe = tl.where(nonempty, m_i, float("inf"))
+    tl.store(STATS + 2 * q, m_safe)
+    tl.store(STATS + 2 * q + 1, l_safe)
     if REDUCE:
         tl.store(OUT + q * D + offs_d, (acc / l_safe).to(OUT.dtype.element_ty), mask=d_ok)
     else:
@@ -111,7 +112,7 @@ def _edge_fwd_kernel(
             pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
             e, cdf = _gelu_parts(pre)
             s = tl.sum(e * w[None, :], axis=1)
-            a = tl.where(valid, tl.exp(s - lse), 0.0)
+            a = tl.where(valid, tl.exp(s - m_safe) / l_safe, 0.0)
             optrs = OUT + (q * J + j)[:, None] * D + offs_d[None, :]
             tl.store(optrs, (a[:, None] * e).to(OUT.dtype.element_ty), mask=(j < J)[:, None] & d_ok[None, :])
 
@@ -120,7 +121,7 @@ def _edge_fwd_kernel(
 def _edge_bwd_kernel(
     GO,
     DELTA,
-    LSE,
+    STATS,
     P,
     U,
     W,
@@ -144,7 +145,8 @@ def _edge_bwd_kernel(
     d_ok = offs_d < D
     u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
     w = tl.load(W + offs_d, mask=d_ok, other=0.0).to(tl.float32)
-    lse = tl.load(LSE + q)
+    m_i = tl.load(STATS + 2 * q)
+    l_i = tl.load(STATS + 2 * q + 1)
     delta = tl.load(DELTA + q)
     if REDUCE:
         go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
@@ -154,7 +156,7 @@ def _edge_bwd_kernel(
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
         s = tl.sum(e * w[None, :], axis=1)
-        a = tl.where(valid, tl.exp(s - lse), 0.0)
+        a = tl.where(valid, tl.exp(s - m_i) / l_i, 0.0)
         tile_ok = valid[:, None] & d_ok[None, :]
         if REDUCE:
             g = go[None, :]
@@ -206,7 +208,8 @@ def fused_forward(
     reduce: bool,
     wrap: Callable = _identity,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Launch the forward kernel. Returns (out [Q, d] or [Q, J, d] in the input dtype, lse [Q] float32).
+    """Launch the forward kernel. Returns (out [Q, d] or [Q, J, d] in the input dtype, stats [Q, 2] float32:
+    the softmax max and normaliser, (+inf, 1) for a query with no valid entry).
 
     ``wrap`` is ``torch.library.wrap_triton`` inside the registered op (identity when called directly, e.g.
     from the tests under ``TRITON_INTERPRET=1``).
@@ -221,9 +224,9 @@ def fused_forward(
     mask, has_mask = _mask_arg(entry_mask, idx)
     out_shape = (Q, D) if reduce else (Q, J, D)
     out = torch.empty(out_shape, dtype=proj_query.dtype, device=proj_query.device)
-    lse = torch.empty((Q,), dtype=torch.float32, device=proj_query.device)
+    stats = torch.empty((Q, 2), dtype=torch.float32, device=proj_query.device)
     if Q == 0:
-        return out, lse
+        return out, stats
     block_j, block_d, num_warps = block_sizes(J, D)
     wrap(_edge_fwd_kernel)[(Q,)](
         P,
@@ -232,7 +235,7 @@ def fused_forward(
         idx,
         mask,
         out,
-        lse,
+        stats,
         J,
         R,
         D,
@@ -242,13 +245,13 @@ def fused_forward(
         BLOCK_D=block_d,
         num_warps=num_warps,
     )
-    return out, lse
+    return out, stats
 
 
 def fused_backward(
     grad_out: torch.Tensor,
     out: torch.Tensor,
-    lse: torch.Tensor,
+    stats: torch.Tensor,
     proj_memory: torch.Tensor,
     proj_query: torch.Tensor,
     index: torch.Tensor,
@@ -282,7 +285,7 @@ def fused_backward(
         wrap(_edge_bwd_kernel)[(Q,)](
             go,
             delta,
-            lse,
+            stats,
             P,
             U,
             w,
