@@ -41,7 +41,7 @@ def avs_bce_loss(
     w = pixel_weights(target, ignore_index, weight, x.dtype)
     per_pixel = F.binary_cross_entropy_with_logits(x, t, reduction="none")
     count = valid.sum().to(x.dtype)
-    return ((per_pixel * w).sum() / count.clamp(min=1.0)).to(logits.dtype)
+    return (per_pixel * w).sum() / count.clamp(min=1.0)
 
 
 @MODELS.register_module()

@@ -41,7 +41,7 @@ def avs_cross_entropy_loss(
     per_pixel = F.cross_entropy(x, target.long(), reduction="none", ignore_index=ii)
     w = pixel_weights(target, ignore_index, weight, x.dtype)
     count = (target != ii).sum().to(x.dtype)
-    return ((per_pixel * w).sum() / count.clamp(min=1.0)).to(logits.dtype)
+    return (per_pixel * w).sum() / count.clamp(min=1.0)
 
 
 @MODELS.register_module()

@@ -37,7 +37,7 @@ def avs_dice_loss(
     inter = (probs * onehot).sum(2)
     denom = probs.sum(2) + onehot.sum(2)
     dice = (2.0 * inter + smooth) / (denom + smooth)
-    return (1.0 - dice.mean()).to(logits.dtype)
+    return 1.0 - dice.mean()
 
 
 @MODELS.register_module()

@@ -37,7 +37,7 @@ def avs_iou_loss(
     inter = (probs * onehot).sum(2)
     union = probs.sum(2) + onehot.sum(2) - inter
     iou = (inter + smooth) / (union + smooth)
-    return (1.0 - iou.mean()).to(logits.dtype)
+    return 1.0 - iou.mean()
 
 
 @MODELS.register_module()

@@ -184,7 +184,7 @@ def test_semantic_dataset_hand_case():
     assert r["J&F"] == pytest.approx((100 * 4 / 9 + 100 * (0.8 + 26 / 29) / 3) / 2)
 
 
-def test_semantic_needs_no_seg_logits_and_rejects_batch_compat():
+def test_semantic_rejects_batch_compat():
     metric = AVSMetric(f_max_per="batch", batch_size_for_compat=5)
     with pytest.raises(ValueError, match="binary F only"):
         _run(metric, _semantic_samples(), 2, SEMANTIC_META)

@@ -218,3 +218,11 @@ def test_bad_inputs_raise_clear_errors():
         avs_dice_loss(logits, target.float())
     with pytest.raises(ValueError, match="loss_name must start with 'loss_'"):
         AVSIoULoss(loss_name="iou")
+
+
+@pytest.mark.parametrize("fn", [avs_dice_loss, avs_iou_loss, avs_cross_entropy_loss])
+def test_low_precision_logits_are_computed_in_float32(fn):
+    logits, target = _semantic_case(True)
+    out = fn(logits.to(torch.bfloat16), target)
+    assert out.dtype == torch.float32
+    assert out.item() == pytest.approx(fn(logits, target).item(), abs=1e-2)
