@@ -8,7 +8,7 @@ _base_ = [
     './_base_/schedules/synthetic_iters.py',
     './_base_/default_runtime.py',
 ]
-data_root = 'data/synthetic_avs'
+data_root = 'data/synthetic'
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))

@@ -1,8 +1,7 @@
 # Tiny DDESeg for the synthetic CPU run: a 2-stage-wide MiT (dims 16/32/64/128, one block per stage, stride-4 stem)
-# and a tiny HTSAT-style audio encoder trained in stage 1. Same modules and losses as the paper model.
-num_classes = 5  # overridden by the synthetic dataset's classes (tools/run_pipeline.py reads label2idx.json)
+# and a tiny HTSAT audio encoder (192-d latent) trained in stage 1. Same modules and losses as the paper model.
+num_classes = 7  # 6 synthetic classes + background; overridden by the synthetic dataset's classes (tools/run_pipeline.py reads label2idx.json)
 semantic_memory_path = 'work_dirs/ddeseg_synthetic/semantic_memory.pth'
-audio_dim = 64
 data_preprocessor = dict(
     type='AVSDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
@@ -21,7 +20,7 @@ model = dict(
         encoder=dict(embed_dims=[16, 32, 64, 128], num_heads=[1, 2, 4, 8], depths=[1, 1, 1, 1],
                      sr_ratios=[8, 4, 2, 1], mlp_ratios=[2, 2, 2, 2], drop_path_rate=0.0),
         audio=tiny_audio,
-        memory=dict(num_classes=num_classes, num_reps=4, dim=audio_dim),
+        memory=dict(num_classes=num_classes, num_reps=4),
         derivation=dict(num_neighbors=3, step3=True, enabled=True),
         elimination=dict(num_heads=2, num_centers=4, tau=1.0, scheme='gs', enabled=True),
         head=dict(embed_dim=64, dropout=0.0),
@@ -41,5 +40,5 @@ memory_builder = dict(num_clusters=2, reps_per_cluster=2, seed=0, batch_size=32,
 audio_classifier = dict(
     model=dict(type='AVSAudioClassifier', audio=dict(tiny_audio, frozen=False), num_classes=num_classes,
                data_preprocessor=data_preprocessor),
-    max_iters=300, batch_size=32, lr=2e-3, weight_decay=0.01,
+    max_iters=150, batch_size=16, lr=2e-3, weight_decay=0.01,
 )

@@ -1,15 +1,15 @@
 # Short iteration-based schedule for the synthetic CPU run: same optimizer recipe as the paper (AdamW, no decay on
 # norms/biases, linear warm-up then cosine to eta_min) with a larger lr for the tiny from-scratch model.
-max_iters = 600
-val_interval = 200
+max_iters = 300
+val_interval = 150
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
 )
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 50, eta_min=1e-4, by_epoch=False, begin=50, end=max_iters),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 30, eta_min=1e-4, by_epoch=False, begin=30, end=max_iters),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=val_interval)
 val_cfg = dict(type='ValLoop')
