@@ -150,7 +150,9 @@ def np_librosa_mel(sr, n_fft, n_mels, fmin, fmax):
 
 def test_htsat_melw_default_is_librosa_slaney():
     ours = slaney_mel_matrix(32000, 1024, 64, 50.0, 14000.0, dtype=torch.float64)
-    np.testing.assert_allclose(ours.numpy(), np_librosa_mel(32000, 1024, 64, 50.0, 14000.0), rtol=1e-5, atol=1e-7)  # torchaudio builds it in float32
+    np.testing.assert_allclose(
+        ours.numpy(), np_librosa_mel(32000, 1024, 64, 50.0, 14000.0), rtol=1e-5, atol=1e-7
+    )  # torchaudio builds it in float32
     fb = LogMelFilterBank()
     assert fb.melW.shape == (513, 64)
     spec = torch.rand(2, 1, 7, 513)
