@@ -170,35 +170,36 @@ def _band_noise(rng: np.random.Generator, n: int, sr: int, lo: float, hi: float)
 def synth_source(family: str, rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     """One sound of ``family`` with within-class variation, ``n`` samples, unit RMS (before gain)."""
     t = np.arange(n) / sr
-    if family == "tone":  # harmonic tone, 220-330 Hz, roll-off varies
-        f0, p = rng.uniform(220, 330), rng.uniform(1.2, 2.5)
-        x = sum(k ** (-p) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3)) for k in range(1, 6))
-    elif family == "buzz":  # odd harmonics, 90-150 Hz, AM 2-4 Hz
-        f0, am = rng.uniform(90, 150), rng.uniform(2, 4)
-        x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 16, 2))
+    # Each family owns a primary band (log-spaced, inside VGGish's 125-7500 Hz mel range) and a temporal pattern.
+    if family == "tone":  # harmonic tone, f0 430-600 Hz, steep random roll-off of harmonics 2-3
+        f0, p = rng.uniform(430, 600), rng.uniform(2.5, 3.5)
+        x = sum(k ** (-p) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3)) for k in range(1, 4))
+    elif family == "buzz":  # square-ish (odd harmonics, 1/k^2), f0 230-320 Hz, AM 2-4 Hz
+        f0, am = rng.uniform(230, 320), rng.uniform(2, 4)
+        x = sum(np.sin(2 * np.pi * k * f0 * t) / k**2 for k in (1, 3, 5))
         x *= 0.6 + 0.4 * np.sin(2 * np.pi * am * t)
-    elif family == "drum":  # band-passed noise bursts, 3-6 Hz rhythm, band 1-2.5 kHz
-        rate, fc = rng.uniform(3, 6), rng.uniform(1000, 2000)
+    elif family == "drum":  # band-passed noise bursts (2.4-3.3 kHz), 3-6 Hz rhythm, random decay
+        rate = rng.uniform(3, 6)
         phase = (t * rate + rng.uniform(0, 1)) % 1.0
-        x = _band_noise(rng, n, sr, fc * 0.7, fc * 1.3) * np.exp(-phase / rng.uniform(0.03, 0.06))
-    elif family == "chirp":  # repeated up-sweeps 600 -> 1500 Hz, period 0.25-0.5 s
+        x = _band_noise(rng, n, sr, rng.uniform(2400, 2600), rng.uniform(3100, 3300))
+        x *= np.exp(-phase / rng.uniform(0.03, 0.06))
+    elif family == "chirp":  # repeated up-sweeps ~1.4 -> 1.85 kHz, period 0.25-0.5 s
         period = rng.uniform(0.25, 0.5)
-        f_lo, f_hi = rng.uniform(550, 700), rng.uniform(1300, 1600)
-        ph = (t % period) / period
-        inst_f = f_lo + (f_hi - f_lo) * ph
+        f_lo, f_hi = rng.uniform(1350, 1450), rng.uniform(1800, 1900)
+        inst_f = f_lo + (f_hi - f_lo) * ((t % period) / period)
         x = np.sin(2 * np.pi * np.cumsum(inst_f) / sr)
-    elif family == "beep":  # 2.5-3.5 kHz pulses at 5-8 Hz
-        f, rate = rng.uniform(2500, 3500), rng.uniform(5, 8)
+    elif family == "beep":  # 3.9-5 kHz pulses at 5-8 Hz, random duty cycle
+        f, rate = rng.uniform(3900, 5000), rng.uniform(5, 8)
         gate = ((t * rate + rng.uniform(0, 1)) % 1.0) < rng.uniform(0.35, 0.6)
         x = np.sin(2 * np.pi * f * t) * gate
-    elif family == "rumble":  # low-pass noise < 250-400 Hz, slow AM
-        x = _band_noise(rng, n, sr, 30, rng.uniform(250, 400))
+    elif family == "rumble":  # low band noise 125-190 Hz, slow AM 0.5-1 Hz
+        x = _band_noise(rng, n, sr, rng.uniform(120, 130), rng.uniform(180, 200))
         x *= 0.7 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.5, 1.0) * t)
-    elif family == "warble":  # 600-900 Hz tone with 6-10 Hz FM of 40-100 Hz depth
-        f, fm, depth = rng.uniform(600, 900), rng.uniform(6, 10), rng.uniform(40, 100)
+    elif family == "warble":  # 780-950 Hz tone with 6-10 Hz FM of 30-70 Hz depth
+        f, fm, depth = rng.uniform(780, 950), rng.uniform(6, 10), rng.uniform(30, 70)
         x = np.sin(2 * np.pi * f * t + (depth / fm) * np.sin(2 * np.pi * fm * t))
-    elif family == "hiss":  # high-passed noise > 4.5-6 kHz, AM 1-3 Hz
-        x = _band_noise(rng, n, sr, rng.uniform(4500, 6000), sr / 2 - 100)
+    elif family == "hiss":  # high band noise 5.8-7.5 kHz, AM 1-3 Hz
+        x = _band_noise(rng, n, sr, rng.uniform(5700, 5900), min(7500, sr / 2 - 100))
         x *= 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(1, 3) * t)
     else:
         raise ValueError(f"unknown sound family {family!r}")

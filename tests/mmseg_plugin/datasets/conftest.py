@@ -22,3 +22,11 @@ def _load():
 @pytest.fixture(scope="session")
 def fx():
     return _load()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _mmseg_default_scope():
+    """Pipelines built outside a Runner resolve transform names in mmseg's registry (as the runner's default_scope)."""
+    from mmengine.registry import init_default_scope
+
+    init_default_scope("mmseg")
