@@ -18,6 +18,13 @@ _EXPORTS = {
     "AudioQueryFusionBlock": "fusion",
     "OfficialAVFusion": "fusion",
     "edge_aggregate": "ops.edge_aggregation",
+    "build_audio_backbone": "audio",
+    "VGGish": "audio",
+    "VGGishLogMel": "audio",
+    "VGGishPCA": "audio",
+    "HTSAT": "audio",
+    "PrecomputedAudio": "audio",
+    "load_htsat_checkpoint": "audio",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
