@@ -112,7 +112,7 @@ def _edge_fwd_kernel(
             pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
             e, cdf = _gelu_parts(pre)
             s = tl.sum(e * w[None, :], axis=1)
-            a = tl.where(valid, tl.exp(s - m_safe) / l_safe, 0.0)
+            a = tl.exp(tl.where(valid, s - m_safe, float("-inf"))) / l_safe
             optrs = OUT + (q * J + j)[:, None] * D + offs_d[None, :]
             tl.store(optrs, (a[:, None] * e).to(OUT.dtype.element_ty), mask=(j < J)[:, None] & d_ok[None, :])
 
@@ -156,7 +156,7 @@ def _edge_bwd_kernel(
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
         s = tl.sum(e * w[None, :], axis=1)
-        a = tl.where(valid, tl.exp(s - m_i) / l_i, 0.0)
+        a = tl.exp(tl.where(valid, s - m_i, float("-inf"))) / l_i
         tile_ok = valid[:, None] & d_ok[None, :]
         if REDUCE:
             g = go[None, :]

@@ -1,10 +1,11 @@
 """Shared fixtures of the edge-aggregation tests.
 
-Selecting the ``interpreter`` marker (``pytest -m interpreter tests/ddeseg_layers/ops``) sets
-``TRITON_INTERPRET=1`` here, before any test imports the Triton kernels (they are imported lazily, and Triton
-reads the variable when a ``@triton.jit`` kernel is defined), so the Triton launchers run on CPU tensors.
-``TRITON_INTERPRET=1 pytest -m interpreter tests/ddeseg_layers/ops`` is equivalent. ``pytest -m gpu`` runs the
-same launcher tests on a CUDA device for real.
+Interpreter suite: ``TRITON_INTERPRET=1 pytest -m interpreter tests/ddeseg_layers/ops`` runs the Triton launchers
+on CPU tensors. Triton decides interpreter-or-compiled when ``triton.language`` is first imported, so the variable
+must be set before that; as a convenience, selecting the ``interpreter`` marker sets it here (pytest_configure)
+when this directory is named on the command line (this conftest is then loaded before any test module, and it
+imports nothing Triton-related at module level). A test that finds the kernels compiled rather than interpreted
+fails with that explanation. ``pytest -m gpu`` runs the same launcher tests on a CUDA device for real.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from ddeseg_layers.ops.edge_aggregation.reference import edge_aggregate_reference
+# NOTE: nothing that imports Triton (ddeseg_layers.ops imports triton via torch.library.triton_op) may be imported
+# at module level here: Triton reads TRITON_INTERPRET when triton.language is first imported.
 
 _INTERPRETER_SELECTED = re.compile(r"(?<!not )\binterpreter\b")
 
@@ -93,6 +95,8 @@ def run_with_grads(fn, case: dict, reduce: bool, grad_seed: int = 1):
 
 def reference_f64(case: dict, reduce: bool):
     """The float64 CPU literal reference with its gradients (the oracle)."""
+    from ddeseg_layers.ops.edge_aggregation.reference import edge_aggregate_reference
+
     return run_with_grads(edge_aggregate_reference, cast_case(case, torch.float64, "cpu"), reduce)
 
 
