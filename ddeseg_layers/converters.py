@@ -315,7 +315,8 @@ def load_encoder_pretrained(encoder: nn.Module, src: str | os.PathLike | Mapping
         if any(k.startswith("layers.") for k in sd):
             sd = mmseg_mit_to_nvlabs({k: v for k, v in sd.items() if not k.startswith("head.")})
         mapped, dropped = nvlabs_mit_to_ours(sd)
-    report = load_state_dict_strict(encoder, mapped, what=what, allow_missing=encoder.new_keys())
+    allow = encoder.new_key_patterns() if hasattr(encoder, "new_key_patterns") else encoder.new_keys()
+    report = load_state_dict_strict(encoder, mapped, what=what, allow_missing=allow)
     report.ignored = sorted(ignored + dropped)
     return report
 

@@ -19,6 +19,7 @@ new, audio-specific parameters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
@@ -131,6 +132,11 @@ class AudioProjection(nn.Module):
         return self.drop(self.fc2(self.drop(self.act(self.fc1(a)))))
 
 
+def drop_path_rates(rate: float, n: int) -> list[float]:
+    """Stochastic-depth rates rising linearly from 0 to ``rate`` over ``n`` blocks (``torch.linspace`` rule)."""
+    return [rate * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+
+
 def eliminate(
     dem: nn.Module, proj: torch.Tensor, visual: torch.Tensor, audio: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -188,7 +194,7 @@ class MiTFusionEncoder(nn.Module):
         self.dem_stage1 = bool(elimination.pop("stage1", False))
         fusion = dict(fusion or {})
 
-        dpr = torch.linspace(0, g.drop_path_rate, sum(g.depths)).tolist()
+        dpr = drop_path_rates(g.drop_path_rate, sum(g.depths))
         cur = 0
         for i in range(4):
             in_ch = g.in_chans if i == 0 else g.embed_dims[i - 1]
@@ -240,6 +246,10 @@ class MiTFusionEncoder(nn.Module):
         from .converters import is_mit_key
 
         return [k for k in self.state_dict() if not is_mit_key(k)]
+
+    def new_key_patterns(self) -> list[str]:
+        """:meth:`new_keys` folded into fnmatch patterns over the block index (``block3.*.cross_attn.q.weight``)."""
+        return sorted({re.sub(r"^(block\d+)\.\d+\.", r"\1.*.", k) for k in self.new_keys()})
 
     def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
         """Run the four fusion stages.

@@ -44,7 +44,8 @@ class DDESegConfig:
             (default: the audio backbone's ``out_dim``).
         derivation: DynamicDerivation kwargs: ``num_neighbors`` K (5), ``step3`` (True), ``enabled`` (True).
         elimination: DynamicElimination kwargs: ``num_heads`` (8), ``num_centers`` (5), ``tau`` (1.0),
-            ``scheme`` ("gs"; Table 4), ``stage1`` (False: eq. 1 applies Phi_E only for l > 1).
+            ``scheme`` ("gs"; Table 4), ``stage1`` (False: eq. 1 applies Phi_E only for l > 1), ``enabled``
+            (False = scheme "none": S = 1, Table 3 rows without DEM).
         fusion: extra AudioQueryFusionBlock kwargs; ``depth`` sets the PVT fusion depth per stage (1).
         head: ``embed_dim`` (768), ``dropout`` (0.1), ``bn_eps``, ``bn_momentum``.
         align_corners: final logits upsampling (paper default False, official True).
@@ -96,7 +97,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper-mit_b5-vggish": dict(num_classes=71, encoder="mit_b5", audio=dict(type="vggish", frozen=True)),
     "paper-pvt_v2_b5-htsat": dict(num_classes=71, encoder="pvt_v2_b5", audio=dict(type="htsat", frozen=True)),
     # the released network (103.88M trainable parameters)
-    "official": dict(num_classes=71, variant="official", encoder="mit_b5", audio=dict(type="htsat", frozen=True)),
+    "official": dict(
+        num_classes=71, variant="official", encoder="mit_b5", audio=dict(type="htsat", variant="official", frozen=True)
+    ),
     # a CPU-sized model for tests and the synthetic demo
     "tiny": dict(
         num_classes=4,
@@ -182,6 +185,9 @@ class DDESeg(nn.Module):
         enc = cfg.encoder
         is_pvt = enc == "pvt_v2_b5" or (isinstance(enc, Mapping) and enc.get("type") == "pvt")
         fusion = dict(cfg.fusion)
+        elim = dict(cfg.elimination)
+        if not elim.pop("enabled", True):  # Table 3 rows without DEM: S = 1, no parameters
+            elim["scheme"] = "none"
         if is_pvt:
             if official:
                 raise ValueError("DDESeg config: variant='official' only exists with the MiT-B5 encoder")
@@ -189,14 +195,12 @@ class DDESeg(nn.Module):
 
             geom = enc if isinstance(enc, str) else {k2: v for k2, v in enc.items() if k2 != "type"}
             depth = fusion.pop("depth", 1)
-            self.encoder = PVTFusionEncoder(geom, self.audio_dim, dict(cfg.elimination), fusion, fusion_depth=depth)
+            self.encoder = PVTFusionEncoder(geom, self.audio_dim, elim, fusion, fusion_depth=depth)
         else:
             geom = MiTGeometry.from_spec(enc, **(_OFFICIAL_GEOMETRY if official else {}))
-            if official and (cfg.elimination or fusion):
+            if official and (elim or fusion):
                 raise ValueError("DDESeg config: 'elimination'/'fusion' options apply to variant='paper' only")
-            self.encoder = MiTFusionEncoder(
-                geom, self.audio_dim, cfg.variant, elimination=dict(cfg.elimination), fusion=fusion
-            )
+            self.encoder = MiTFusionEncoder(geom, self.audio_dim, cfg.variant, elimination=elim, fusion=fusion)
 
         # D: segmentation head
         head = dict(cfg.head)
