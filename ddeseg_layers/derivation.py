@@ -17,10 +17,10 @@ non-differentiable choice, as in the paper and the official code).
 * eq. 11  da'_i = tanh(W_o2 e^_i + b_o2)                                 ``offset_s2``
 * eq. 12  a^_i  = a_i * (1 + da'_i)
 
-Eqs. 5-6 and 9-10 run through ``ddeseg_layers.ops.edge_aggregation.edge_aggregate``. Reps with ``rep_mask`` False
-must get zero weight in eq. 10; the op has no mask argument, so when any selected class has an invalid rep slot the
-module uses its own masked PyTorch path (scores of invalid slots at -inf) instead of the op. Memories from
-``from_official`` and classes with >= k*m features never take that path.
+Eqs. 5-6 and 9-10 run through ``ddeseg_layers.ops.edge_aggregation.edge_aggregate``; step 3 passes
+``entry_mask=memory.rep_mask`` so rep slots marked invalid get softmax weight 0 in eq. 10 (the sum runs over the
+valid reps only). Under ``torch.compile`` the K <= present-classes check reads the memory's cached
+``present_count`` so no graph break occurs.
 
 ``variant="official"`` reproduces the released ``TokenFeatureEnhancer`` (field notes §1.3): ``fusion_s1/s2`` are
 d x d bias-free linears giving a channel-wise softmax (over the K neighbours, resp. the reps), step 2 is
@@ -37,7 +37,6 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .memory import SemanticMemory
@@ -137,10 +136,11 @@ class DynamicDerivation(nn.Module):
         if not self.enabled:
             self.last_indices = None
             return audio[:, None, :].expand(-1, K, -1).clone()
-        if memory.num_present < K:
-            raise ValueError(
-                f"DynamicDerivation: num_neighbors={K} but the memory has only {memory.num_present} present classes"
-            )
+        compiling = torch.compiler.is_compiling()
+        # eager: exact checks on the buffers; under torch.compile: the memory's cached Python summaries
+        present = memory.present_count if compiling else memory.num_present
+        if present < K:
+            raise ValueError(f"DynamicDerivation: num_neighbors={K} but the memory has only {present} present classes")
         idx = self.select(audio, memory)
         self.last_indices = idx
         centroids = memory.centroids.to(audio.dtype)
@@ -172,12 +172,17 @@ class DynamicDerivation(nn.Module):
         q = a.reshape(N * K, d)
         cls = idx.reshape(N * K, 1)
         lin_d = self.edge_fc_s2[0]
-        if bool(rep_mask[idx].all()):
-            e2 = edge_aggregate(
-                q, reps, cls, lin_d.weight, lin_d.bias, self.fusion_s2.weight[0], True, backend=self.backend
-            )
-        else:
-            e2 = _masked_edge_sum(q, reps, rep_mask, cls[:, 0], lin_d, self.fusion_s2.weight[0])
+        e2 = edge_aggregate(
+            q,
+            reps,
+            cls,
+            lin_d.weight,
+            lin_d.bias,
+            self.fusion_s2.weight[0],
+            True,
+            backend=self.backend,
+            entry_mask=rep_mask,  # invalid rep slots get softmax weight 0
+        )
         # eqs. 11-12: multiplicative refinement
         delta = torch.tanh(self.offset_s2[0](e2))
         return (q * (1 + delta)).reshape(N, K, d)
@@ -198,13 +203,3 @@ class DynamicDerivation(nn.Module):
         e2 = e2 * torch.softmax(w2, dim=2)
         a2 = (1 + self.offset_s2(a1[:, :, None, :] + e2)) * a1[:, :, None, :]
         return (a2 * valid[..., None].to(a2.dtype)).sum(dim=2)
-
-
-def _masked_edge_sum(q, reps, rep_mask, cls, lin: nn.Linear, score_weight):
-    """Eqs. 9-10 with invalid rep slots excluded from the softmax (the op has no mask). q [Q, d] -> [Q, d]."""
-    x = reps[cls]  # [Q, R, d]
-    valid = rep_mask[cls]  # [Q, R]
-    e = F.gelu(F.linear(x - q[:, None, :], lin.weight, lin.bias))
-    s = (e @ score_weight).masked_fill(~valid, float("-inf"))
-    w = torch.softmax(s, dim=1)
-    return (w[..., None] * e).sum(dim=1)

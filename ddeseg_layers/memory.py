@@ -86,6 +86,10 @@ class SemanticMemory(nn.Module):
         self.register_buffer("class_mask", torch.zeros(num_classes, dtype=torch.bool, device=device))
         self.num_clusters = int(num_clusters)
         self.reps_per_cluster = int(reps_per_cluster)
+        # plain-Python summary of class_mask (read by DynamicDerivation under torch.compile: no graph break);
+        # refreshed by build/from_official/load/load_state_dict, call ``refresh()`` after editing buffers in place
+        self.present_count = 0
+        self.register_load_state_dict_post_hook(_refresh_after_load)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -104,6 +108,10 @@ class SemanticMemory(nn.Module):
     def num_present(self) -> int:
         """Number of classes with data (selectable as neighbours)."""
         return int(self.class_mask.sum())
+
+    def refresh(self) -> None:
+        """Recompute ``present_count`` (number of present classes) from the buffers."""
+        self.present_count = int(self.class_mask.sum())
 
     def extra_repr(self) -> str:
         return (
@@ -203,6 +211,7 @@ class SemanticMemory(nn.Module):
         mem.reps.copy_(torch.from_numpy(reps))
         mem.rep_mask.copy_(torch.from_numpy(rep_mask))
         mem.class_mask.copy_(torch.from_numpy(class_mask))
+        mem.refresh()
         return mem
 
     @classmethod
@@ -243,6 +252,7 @@ class SemanticMemory(nn.Module):
         mem.centroids.copy_(t.mean(dim=1))  # mean in the bank's own dtype, as the official code does
         mem.rep_mask.fill_(True)
         mem.class_mask.fill_(True)
+        mem.refresh()
         return mem
 
     # ------------------------------------------------------------------ validation
@@ -302,7 +312,12 @@ class SemanticMemory(nn.Module):
         )
         for name in _BUFFERS:
             getattr(mem, name).copy_(tensors[name])
+        mem.refresh()
         return mem
+
+
+def _refresh_after_load(module: SemanticMemory, incompatible_keys) -> None:
+    module.refresh()
 
 
 def _check_tensors(

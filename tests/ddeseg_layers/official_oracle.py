@@ -3,6 +3,7 @@
 Written from the notes' prose, independently of ddeseg_layers: plain tensors and a dict of weights, explicit
 einsum/matmul attention (no SDPA), the Gumbel noise passed in explicitly.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """DynamicDerivation (eqs. 5-12): literal equation checks, selection invariances, masks, official parity."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +12,9 @@ import torch.nn.functional as F
 from ddeseg_layers.derivation import DynamicDerivation
 from ddeseg_layers.memory import SemanticMemory
 
-_spec = importlib.util.spec_from_file_location("official_oracle", pathlib.Path(__file__).with_name("official_oracle.py"))
+_spec = importlib.util.spec_from_file_location(
+    "official_oracle", pathlib.Path(__file__).with_name("official_oracle.py")
+)
 oracle = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(oracle)
 

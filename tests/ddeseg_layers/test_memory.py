@@ -1,4 +1,5 @@
 """SemanticMemory (eqs. 2-4): hand-checkable build, incomplete-class rules, persistence and its refusals."""
+
 from __future__ import annotations
 
 import copy
@@ -29,7 +30,9 @@ def test_build_eqs_2_3_4_on_two_blobs():
     assert (mem.num_classes, mem.num_reps, mem.dim) == (2, 4, d)
     assert mem.class_mask.all() and mem.rep_mask.all()
     # eq. 2: global centroid is the class mean
-    torch.testing.assert_close(mem.centroids[0].double(), torch.from_numpy(x0.astype(np.float64).mean(0)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        mem.centroids[0].double(), torch.from_numpy(x0.astype(np.float64).mean(0)), rtol=0, atol=1e-6
+    )
     # eqs. 3-4: each block of m=2 slots holds the 2 members nearest the mean of one blob
     for c, xc in ((0, x0), (1, x1)):
         blobs = [xc[:6], xc[6:]]
@@ -79,7 +82,7 @@ def test_build_rejects_bad_input():
         SemanticMemory.build(np.zeros((4, 2)), np.array([0, 1, 2, 5]), num_classes=3)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _built(seed):
     rng = np.random.default_rng(seed)
     return SemanticMemory.build(rng.standard_normal((40, 6)), rng.integers(0, 4, 40), num_clusters=2, num_reps=2)
