@@ -122,7 +122,7 @@ class SemanticMemory(nn.Module):
     # ------------------------------------------------------------------ constructors
     @classmethod
     def empty(cls, num_classes: int, num_reps: int, dim: int, **kwargs) -> SemanticMemory:
-        """All-zero placeholder (no class present) to be filled by ``load_state_dict`` or ``copy_from``."""
+        """All-zero placeholder (no class present) to be filled by ``load_state_dict``."""
         return cls(num_classes, num_reps, dim, **kwargs)
 
     @classmethod
