@@ -213,3 +213,24 @@ def test_bad_inputs_raise():
         DynamicDerivation(4, num_neighbors=2)(torch.randn(1, 4), mem)
     with pytest.raises(ValueError, match="variant"):
         DynamicDerivation(D, variant="nope")
+
+
+def test_state_dict_round_trip_includes_the_memory():
+    class Holder(torch.nn.Module):
+        def __init__(self, memory):
+            super().__init__()
+            self.memory = memory
+            self.ddm = DynamicDerivation(D, num_neighbors=3)
+
+        def forward(self, fa):
+            return self.ddm(fa, self.memory)
+
+    src = Holder(_memory(C=5, R=4))
+    _randomise(src.ddm)
+    sd = src.state_dict()
+    assert {"memory.centroids", "memory.reps", "memory.rep_mask", "memory.class_mask"} <= set(sd)
+    dst = Holder(SemanticMemory.empty(5, 4, D))
+    dst.load_state_dict(sd)
+    assert dst.memory.present_count == 5  # cached summary refreshed by the load hook
+    fa = torch.randn(3, D)
+    torch.testing.assert_close(dst(fa), src(fa), rtol=0, atol=0)

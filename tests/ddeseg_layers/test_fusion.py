@@ -116,7 +116,7 @@ def test_official_aligner_matches_oracle_deterministic_and_released_noise():
 
 
 def test_official_aligner_names_and_parameter_count():
-    for C in (64, 128, 320, 512):
+    for C in (64, 96):
         al = OfficialAVAligner(C)
         assert sum(p.numel() for p in al.parameters()) == 8 * C * C + 10 * C + 1
     names = set(OfficialAVAligner(64).state_dict())
@@ -138,32 +138,33 @@ def test_official_aligner_eval_deterministic_and_bf16():
     torch.testing.assert_close(out.float(), a, rtol=0.1, atol=0.1)
 
 
-def _compile_pipeline(backend):
+def _compile_and_compare(backend, with_derivation):
     torch._dynamo.reset()
     mem = SemanticMemory.from_official(torch.randn(6, 3, D))
     ddm = DynamicDerivation(D, num_neighbors=3)
     dem = DynamicElimination(D, num_heads=HEADS, num_centers=3).eval()
     blk = AudioQueryFusionBlock(D, HEADS, sr_ratio=2).eval()
-
-    def pipeline(audio, visual):
-        tokens = dem(ddm(audio, mem), visual)
-        return blk(visual, HW, tokens)
-
     audio = torch.randn(2, D)
-    visual, _ = _inputs()
+    visual, tokens = _inputs()
+
+    def pipeline(x, visual):
+        tokens = ddm(x, mem) if with_derivation else x
+        return blk(visual, HW, dem(tokens, visual))
+
+    x = audio if with_derivation else tokens
     compiled = torch.compile(pipeline, backend=backend)
-    torch.testing.assert_close(compiled(audio, visual), pipeline(audio, visual), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(compiled(x, visual), pipeline(x, visual), rtol=1e-4, atol=1e-4)
 
 
 def test_torch_compile_smoke():
-    """Dynamo + AOTAutograd trace of memory -> DDM -> DEM -> fusion block (no C++ codegen: seconds, not minutes)."""
-    _compile_pipeline("aot_eager")
+    """Dynamo + AOTAutograd trace of DEM -> fusion block (no C++ codegen, so it stays short on CPU)."""
+    _compile_and_compare("aot_eager", with_derivation=False)
 
 
 @pytest.mark.slow
-def test_torch_compile_inductor():
-    """Full inductor build on CPU (about 5 min on 2 busy cores)."""
-    _compile_pipeline("inductor")
+def test_torch_compile_inductor_full_pipeline():
+    """Memory -> DDM -> DEM -> fusion block through inductor on CPU (minutes on 2 busy cores)."""
+    _compile_and_compare("inductor", with_derivation=True)
 
 
 def test_drop_path_only_in_training():
