@@ -207,12 +207,14 @@ def fused_forward(
     entry_mask: Optional[torch.Tensor],
     reduce: bool,
     wrap: Callable = _identity,
+    block_j: Optional[int] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the forward kernel. Returns (out [Q, d] or [Q, J, d] in the input dtype, stats [Q, 2] float32:
     the softmax max and normaliser, (+inf, 1) for a query with no valid entry).
 
     ``wrap`` is ``torch.library.wrap_triton`` inside the registered op (identity when called directly, e.g.
-    from the tests under ``TRITON_INTERPRET=1``).
+    from the tests under ``TRITON_INTERPRET=1``). ``block_j`` (a power of two >= 2) overrides the heuristic tile
+    height, e.g. to make tests span several tiles with tiny shapes.
     """
     C, R, D = proj_memory.shape
     Q, G = index.shape
@@ -227,7 +229,8 @@ def fused_forward(
     stats = torch.empty((Q, 2), dtype=torch.float32, device=proj_query.device)
     if Q == 0:
         return out, stats
-    block_j, block_d, num_warps = block_sizes(J, D)
+    bj, block_d, num_warps = block_sizes(J, D)
+    block_j = bj if block_j is None else block_j
     wrap(_edge_fwd_kernel)[(Q,)](
         P,
         U,
@@ -260,6 +263,7 @@ def fused_backward(
     reduce: bool,
     deterministic: bool = False,
     wrap: Callable = _identity,
+    block_j: Optional[int] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch the backward kernel. Returns (dP [C, R, d], dU [Q, d], dw [d]) in the input dtypes."""
     C, R, D = proj_memory.shape
@@ -281,7 +285,8 @@ def fused_backward(
     else:
         dp_buf = torch.zeros((C * R, D), dtype=torch.float32, device=dev)
     if Q > 0:
-        block_j, block_d, num_warps = block_sizes(J, D, backward=True)
+        bj, block_d, num_warps = block_sizes(J, D, backward=True)
+        block_j = bj if block_j is None else block_j
         wrap(_edge_bwd_kernel)[(Q,)](
             go,
             delta,
