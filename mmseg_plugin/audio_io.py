@@ -4,9 +4,10 @@ No paper equation lives here; this module fixes the audio side of the data contr
 flow"): every frame of a clip gets the waveform window ``[audio_start, audio_end)`` seconds of its clip, at the
 pipeline's target sample rate, as float32 ``[T]`` (mono) or ``[2, T]`` (stereo).
 
-Shapes: ``read_wav`` returns ``[C, N]`` float32 (C channels, N samples at the file's native rate);
+Shapes: ``read_wav`` returns ``[C, N]`` float32 numpy (C channels, N samples at the file's native rate);
 ``resample`` maps ``[C, N]`` at ``orig_sr`` to ``[C, N']`` at ``target_sr`` with ``torchaudio.functional.resample``
 (band-limited sinc interpolation; ``N' = ceil(N * target_sr / orig_sr)``); ``cut_window`` returns ``[C, W]``.
+Everything except the resampling is numpy (cheap in dataloader workers, no intra-op thread pools).
 
 Rules (documented in docs/datasets.md and recorded per sample in ``results["audio_window"]``):
 
@@ -86,16 +87,17 @@ def read_wav(path: str) -> Tuple[np.ndarray, int]:
     return np.ascontiguousarray(data.T), int(sr)
 
 
-def resample(wave: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
+def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample ``[C, N]`` from ``orig_sr`` to ``target_sr`` (identity when equal) with torchaudio."""
     if orig_sr == target_sr:
         return wave
     if orig_sr <= 0 or target_sr <= 0:
         raise ValueError(f"sample rates must be positive, got orig_sr={orig_sr}, target_sr={target_sr}")
-    return taF.resample(wave, orig_freq=int(orig_sr), new_freq=int(target_sr))
+    out = taF.resample(torch.from_numpy(np.ascontiguousarray(wave)), orig_freq=int(orig_sr), new_freq=int(target_sr))
+    return out.numpy()
 
 
-def to_channels(wave: torch.Tensor, mode: str, path: str = "<array>") -> torch.Tensor:
+def to_channels(wave: np.ndarray, mode: str, path: str = "<array>") -> np.ndarray:
     """Apply the channel rule ``mode`` (``"mono"`` | ``"stereo"`` | ``"keep"``) to ``[C, N]``.
 
     ``"mono"`` returns ``[1, N]`` (channel mean), ``"stereo"`` ``[2, N]`` (a mono file duplicated), ``"keep"`` as is.
@@ -105,20 +107,22 @@ def to_channels(wave: torch.Tensor, mode: str, path: str = "<array>") -> torch.T
     if mode == "keep":
         return wave
     if mode == "mono":
-        return wave.mean(dim=0, keepdim=True)
+        return wave.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
     if wave.shape[0] == 1:
-        return wave.expand(2, -1).clone()
+        return np.repeat(wave, 2, axis=0)
     if wave.shape[0] == 2:
         return wave
     raise AudioReadError(f"audio file {path} has {wave.shape[0]} channels; channels='stereo' needs 1 or 2")
 
 
-def _extend(wave: torch.Tensor, start: int, length: int, pad_mode: str, sample_rate: int) -> torch.Tensor:
+def _extend(wave: np.ndarray, start: int, length: int, pad_mode: str, sample_rate: int) -> np.ndarray:
     """Samples ``[start, start + length)`` of ``wave`` [C, N] with indices past N filled by ``pad_mode``."""
     n = wave.shape[-1]
-    idx = torch.arange(start, start + length)
+    if 0 <= start and start + length <= n:
+        return wave[:, start : start + length].copy()
+    idx = np.arange(start, start + length)
     if pad_mode == "zero":
-        out = wave.new_zeros(wave.shape[0], length)
+        out = np.zeros((wave.shape[0], length), dtype=wave.dtype)
         inside = (idx >= 0) & (idx < n)
         out[:, inside] = wave[:, idx[inside]]
         return out
@@ -129,15 +133,15 @@ def _extend(wave: torch.Tensor, start: int, length: int, pad_mode: str, sample_r
     if pad_mode == "repeat_last_second":
         last = min(n, int(sample_rate))
         past = idx >= n
-        src = idx.clone()
+        src = idx.copy()
         src[past] = (n - last) + (idx[past] - n) % last
         return wave[:, src]
     raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
 
 
 def cut_window(
-    wave: torch.Tensor, sample_rate: int, start_s: float, end_s: float, pad_mode: str = "zero"
-) -> Tuple[torch.Tensor, Dict]:
+    wave: np.ndarray, sample_rate: int, start_s: float, end_s: float, pad_mode: str = "zero"
+) -> Tuple[np.ndarray, Dict]:
     """Cut the window ``[start_s, end_s)`` seconds from ``wave`` [C, N] at ``sample_rate``.
 
     Returns:
@@ -159,8 +163,8 @@ def cut_window(
 
 
 def center_window(
-    wave: torch.Tensor, sample_rate: int, seconds: float, pad_mode: str = "tile"
-) -> Tuple[torch.Tensor, Dict]:
+    wave: np.ndarray, sample_rate: int, seconds: float, pad_mode: str = "tile"
+) -> Tuple[np.ndarray, Dict]:
     """The centred window of ``seconds`` (CAVP's VPO crop): start = (N - W) // 2, or 0 with padding when N < W."""
     length = int(round(seconds * sample_rate))
     if length <= 0:
@@ -177,7 +181,7 @@ def center_window(
 class ClipCache:
     """Small per-process LRU cache of decoded, resampled clips (so 10 frames of a clip read the WAV once).
 
-    Keys are ``(path, target_sr, channels)``; values ``(wave [C, N] float32 tensor, native_sr)``. Each dataloader
+    Keys are ``(path, target_sr, channels)``; values ``(wave [C, N] float32 array, native_sr)``. Each dataloader
     worker holds its own copy (the transform object is copied into every worker).
     """
 
@@ -185,11 +189,11 @@ class ClipCache:
         if max_clips < 0:
             raise ValueError(f"max_clips must be >= 0, got {max_clips}")
         self.max_clips = int(max_clips)
-        self._store: OrderedDict[tuple, Tuple[torch.Tensor, int]] = OrderedDict()
+        self._store: OrderedDict[tuple, Tuple[np.ndarray, int]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
-    def get(self, path: str, target_sr: int, channels: str) -> Tuple[torch.Tensor, int]:
+    def get(self, path: str, target_sr: int, channels: str) -> Tuple[np.ndarray, int]:
         """Decoded clip ``[C, N]`` at ``target_sr`` after the channel rule, and the file's native rate."""
         key = (os.fspath(path), int(target_sr), channels)
         if key in self._store:
@@ -198,9 +202,8 @@ class ClipCache:
             return self._store[key]
         self.misses += 1
         data, sr = read_wav(path)
-        wave = to_channels(torch.from_numpy(data), channels, path)
-        wave = resample(wave, sr, target_sr).contiguous()
-        if not torch.isfinite(wave).all():
+        wave = np.ascontiguousarray(resample(to_channels(data, channels, path), sr, target_sr), dtype=np.float32)
+        if not np.isfinite(wave).all():
             raise AudioReadError(f"audio file {path} gives non-finite samples after resampling {sr}->{target_sr}")
         value = (wave, sr)
         if self.max_clips > 0:
@@ -223,7 +226,7 @@ def load_window(
     pad_mode: str = "zero",
     window_seconds: Optional[float] = None,
     cache: Optional[ClipCache] = None,
-) -> Tuple[torch.Tensor, Dict]:
+) -> Tuple[np.ndarray, Dict]:
     """Read ``path`` and cut one window. ``start_s=None`` means the centred ``window_seconds`` crop.
 
     With ``start_s`` given and ``window_seconds`` set, the window is ``[start_s, start_s + window_seconds)``.

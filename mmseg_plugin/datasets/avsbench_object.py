@@ -34,10 +34,11 @@ from .layout_checks import LayoutError, read_csv_rows
 __all__ = ["AVSObjectS4Dataset", "AVSObjectMS3Dataset", "AUDIO_SOURCES"]
 
 AUDIO_SOURCES = ("wav", "log_mel_pkl")
-_BINARY_META = dict(classes=("background", "sounding"), palette=[[0, 0, 0], [255, 255, 255]], task="binary")
+_BINARY_META = dict(classes=("background", "sounding"), palette=[[0, 0, 0], [255, 255, 255]])
 
 
 class _AVSObjectBase(AVSBaseDataset):
+    METAINFO = dict(task="binary")
     NUM_FRAMES = 5
 
     def __init__(self, data_root: str, split: str = "train", audio_source: str = "wav", **kwargs) -> None:

@@ -15,6 +15,7 @@ v1s train clips have only frame 0 labelled; their frames 1..4 are ``has_label=Fa
 
 from __future__ import annotations
 
+import os
 from typing import List, Sequence, Tuple, Union
 
 from mmseg.registry import DATASETS
@@ -46,6 +47,7 @@ class AVSSemanticDataset(AVSBaseDataset):
     """
 
     DATASET_NAME = "AVSSemanticDataset"
+    METAINFO = dict(task="semantic")
 
     def __init__(
         self,
@@ -77,15 +79,12 @@ class AVSSemanticDataset(AVSBaseDataset):
         return subsets
 
     def _default_metainfo(self, data_root: str) -> dict:
-        import os
-
         classes = read_label2idx(os.path.join(data_root, self.label2idx_file), self.DATASET_NAME)
         if len(classes) > 255:
             raise LayoutError(f"{self.DATASET_NAME}: {len(classes)} classes do not fit uint8 label maps (max 255)")
         return dict(
             classes=tuple(classes),
             palette=voc_palette(len(classes)).tolist(),
-            task="semantic",
             audio_sample_rate=16000,
         )
 

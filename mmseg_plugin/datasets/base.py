@@ -67,7 +67,11 @@ class AVSBaseDataset(BaseSegDataset, metaclass=abc.ABCMeta):
     # -- to implement -------------------------------------------------------------------------------------------
     @abc.abstractmethod
     def _default_metainfo(self, data_root: str) -> dict:
-        """classes, palette, task, audio_sample_rate for this dataset (may read files under data_root)."""
+        """classes, palette, audio_sample_rate for this dataset (may read files under data_root).
+
+        String-valued entries (``task``) live in the class ``METAINFO``: mmengine treats string values passed as
+        ``metainfo`` as candidate file names.
+        """
 
     @abc.abstractmethod
     def _load_items(self) -> List[dict]:

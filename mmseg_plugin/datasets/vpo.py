@@ -64,6 +64,7 @@ class VPODataset(AVSBaseDataset):
     """
 
     DATASET_NAME = "VPODataset"
+    METAINFO = dict(task="semantic")
     SPLITS = ("train", "test")
 
     def __init__(
@@ -89,7 +90,6 @@ class VPODataset(AVSBaseDataset):
         return dict(
             classes=VPO_CLASSES,
             palette=voc_palette(len(VPO_CLASSES)).tolist(),
-            task="semantic",
             audio_sample_rate=None,
         )
 

@@ -36,42 +36,42 @@ def test_window_boundaries_are_sample_exact(tmp_path):
     for i in range(5):
         win, info = load_window(p, float(i), float(i + 1), sample_rate=16000)
         assert win.shape == (1, 16000)
-        np.testing.assert_array_equal(win[0].numpy(), x[0, i * 16000 : (i + 1) * 16000])
+        np.testing.assert_array_equal(win[0], x[0, i * 16000 : (i + 1) * 16000])
         assert info["start_sample"] == i * 16000 and info["num_padded"] == 0
     # a fractional window: [0.5, 1.25) s -> samples 8000 .. 19999
     win, info = load_window(p, 0.5, 1.25, sample_rate=16000)
-    np.testing.assert_array_equal(win[0].numpy(), x[0, 8000:20000])
+    np.testing.assert_array_equal(win[0], x[0, 8000:20000])
 
 
 def test_pad_rules_past_the_end(tmp_path):
     sr = 100
-    wave = torch.arange(1, 251, dtype=torch.float32)[None]  # 2.5 s at 100 Hz
+    wave = np.arange(1, 251, dtype=np.float32)[None]  # 2.5 s at 100 Hz
     # zero: second 2 has 50 real samples then 50 zeros
     win, info = cut_window(wave, sr, 2.0, 3.0, "zero")
     assert info["num_padded"] == 50
-    assert torch.equal(win[0, :50], wave[0, 200:250]) and torch.equal(win[0, 50:], torch.zeros(50))
+    assert np.array_equal(win[0, :50], wave[0, 200:250]) and np.array_equal(win[0, 50:], np.zeros(50))
     # repeat_last_second: samples past the end tile the clip's last second (samples 150..249)
     win, _ = cut_window(wave, sr, 2.0, 3.0, "repeat_last_second")
-    assert torch.equal(win[0, 50:], wave[0, 150:200])
+    assert np.array_equal(win[0, 50:], wave[0, 150:200])
     win, info = cut_window(wave, sr, 4.0, 5.0, "repeat_last_second")  # fully past the end
     assert info["num_padded"] == 100
-    assert torch.equal(win[0], torch.cat([wave[0, 200:250], wave[0, 150:200]]))
+    assert np.array_equal(win[0], np.concatenate([wave[0, 200:250], wave[0, 150:200]]))
     # tile: the clip loops from its start
     win, _ = cut_window(wave, sr, 2.0, 3.0, "tile")
-    assert torch.equal(win[0, 50:], wave[0, :50])
+    assert np.array_equal(win[0, 50:], wave[0, :50])
     with pytest.raises(ValueError, match="pad_mode"):
         cut_window(wave, sr, 0.0, 1.0, "reflect")
 
 
 def test_center_window_matches_cavp_rule():
     sr = 10
-    wave = torch.arange(100, dtype=torch.float32)[None]  # 10 s
+    wave = np.arange(100, dtype=np.float32)[None]  # 10 s
     win, info = center_window(wave, sr, 3.0)
     assert info["start_sample"] == (100 - 30) // 2 == 35
-    assert torch.equal(win[0], wave[0, 35:65])
-    short = torch.arange(20, dtype=torch.float32)[None]  # 2 s < 3 s: tiled from the start
+    assert np.array_equal(win[0], wave[0, 35:65])
+    short = np.arange(20, dtype=np.float32)[None]  # 2 s < 3 s: tiled from the start
     win, info = center_window(short, sr, 3.0, "tile")
-    assert torch.equal(win[0], torch.cat([short[0], short[0, :10]])) and info["num_padded"] == 10
+    assert np.array_equal(win[0], np.concatenate([short[0], short[0, :10]])) and info["num_padded"] == 10
 
 
 def test_resampling_rate_and_content(tmp_path):
@@ -81,26 +81,26 @@ def test_resampling_rate_and_content(tmp_path):
     sf.write(p, (0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32), sr_in, subtype="FLOAT")
     win, info = load_window(p, 1.0, 2.0, sample_rate=sr_out)
     assert win.shape == (1, sr_out) and info["native_sample_rate"] == sr_in and info["sample_rate"] == sr_out
-    spec = np.abs(np.fft.rfft(win[0].numpy() * np.hanning(sr_out)))
+    spec = np.abs(np.fft.rfft(win[0] * np.hanning(sr_out)))
     peak_hz = float(np.argmax(spec))  # 1-s window: rfft bin k is k Hz
     assert abs(peak_hz - f) <= 1.0
     expected = 0.5 * np.sin(2 * np.pi * f * (np.arange(sr_out) / sr_out + 1.0))
-    assert np.abs(win[0].numpy()[100:-100] - expected[100:-100]).max() < 2e-3
+    assert np.abs(win[0][100:-100] - expected[100:-100]).max() < 2e-3
 
 
 def test_stereo_mono_rules(tmp_path):
     p = str(tmp_path / "st.wav")
     x = _ramp_wav(p, 1000, sr=1000, channels=2)
     mono, _ = load_window(p, 0.0, 1.0, sample_rate=1000, channels="mono")
-    np.testing.assert_allclose(mono[0].numpy(), x.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(mono[0], x.mean(0), rtol=1e-6)
     st, _ = load_window(p, 0.0, 1.0, sample_rate=1000, channels="stereo")
-    np.testing.assert_array_equal(st.numpy(), x)
+    np.testing.assert_array_equal(st, x)
     pm = str(tmp_path / "mono.wav")
     xm = _ramp_wav(pm, 1000, sr=1000)
     st, _ = load_window(pm, 0.0, 1.0, sample_rate=1000, channels="stereo")
-    assert st.shape == (2, 1000) and torch.equal(st[0], st[1]) and np.array_equal(st[0].numpy(), xm[0])
+    assert st.shape == (2, 1000) and np.array_equal(st[0], st[1]) and np.array_equal(st[0], xm[0])
     with pytest.raises(AudioReadError, match="3 channels"):
-        to_channels(torch.zeros(3, 10), "stereo", "x.wav")
+        to_channels(np.zeros((3, 10), np.float32), "stereo", "x.wav")
 
 
 def test_int16_pcm_is_scaled(tmp_path):

@@ -178,13 +178,13 @@ class LoadAudioWindow(BaseTransform):
             )
             if use_pan:
                 pan = float(pans[k])
-                win = torch.cat([win * (1.0 - pan), win * pan], dim=0)
+                win = np.concatenate([win * (1.0 - pan), win * pan], axis=0)
             if total is not None and total.shape != win.shape:
                 raise AudioReadError(f"{p}: window shape {tuple(win.shape)} differs from other sources' {total.shape}")
             total = win if total is None else total + win
         info = dict(info, num_sources=len(paths), panned=use_pan)
         out = total[0] if self.channels == "mono" else total
-        results["audio"] = out.numpy().astype(np.float32, copy=True)
+        results["audio"] = np.ascontiguousarray(out, dtype=np.float32)
         results["audio_window"] = info
         results["audio_sample_rate"] = self.sample_rate
         return results

@@ -11,6 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mmseg_plugin.datasets import AVSSemanticDataset, AVSSyntheticDataset
+from mmseg_plugin.datasets.palette import decode_label_file
 from mmseg_plugin.synthetic import CLASS_SPECS, MANIFEST_NAME, SyntheticConfig, generate_synthetic_avs
 from mmseg_plugin.synthetic.__main__ import main as cli_main
 from mmseg_plugin.synthetic.generator import _draw_clip, _render_frame
@@ -62,9 +63,16 @@ def test_layout_matches_avss_and_loader_reads_it(tmp_path):
         assert len(os.listdir(clip / "labels_rgb")) == len(os.listdir(clip / "labels_semantic")) == n_labels
         assert len(r["a_obj"].split("_")) == (1 if r["label"] == "v1s" else len(r["a_obj"].split("_")))
     for split in ("train", "val", "test"):
-        for src in ("rgb", "semantic"):
-            ds = AVSSemanticDataset(str(root), split=split, label_source=src, check_files="all")
+        sets = [
+            AVSSemanticDataset(str(root), split=split, label_source=src, check_files="all")
+            for src in ("rgb", "semantic")
+        ]
+        for ds in sets:
             assert len(ds) > 0 and ds.metainfo["classes"] == tuple(man["classes"])
+        for k in range(0, len(sets[0]), 7):  # labels_rgb and labels_semantic decode to the same maps
+            a, b = (ds.get_data_info(k) for ds in sets)
+            rgb = decode_label_file(a["seg_map_path"], "rgb_voc", num_classes=7)
+            np.testing.assert_array_equal(rgb, decode_label_file(b["seg_map_path"], "index", num_classes=7))
 
 
 def test_dataset_class_generates_then_loads(tmp_path):

@@ -95,7 +95,7 @@ def test_audio_transform_records_rule_and_errors(tmp_path, fx):
     t = LoadAudioWindow(sample_rate=8000, pad_mode="repeat_last_second")
     r = t(dict(ds.get_data_info(8)))  # window [8, 9) of a 7-s clip -> the last second (second 6)
     assert r["audio"].shape == (8000,) and r["audio_window"]["num_padded"] == 8000
-    np.testing.assert_allclose(r["audio"][100:-100], fx.audio_level(6), atol=1e-4)
+    np.testing.assert_allclose(r["audio"][100:-100], fx.audio_level(6), atol=1e-3)  # sinc resampling ripple
     z = LoadAudioWindow(sample_rate=8000, pad_mode="zero")(dict(ds.get_data_info(8)))
     assert np.abs(z["audio"]).max() == 0.0
     for k in range(3):

@@ -81,8 +81,9 @@ def test_ms_groups_sources_and_sums_audio(tmp_path, fx):
 def test_msmi_fallback_and_unknown_id(tmp_path, fx):
     fx.make_vpo(str(tmp_path), "msmi")
     ds = VPODataset(str(tmp_path), setting="msmi", split="train", check_files="all")
-    paths = sorted(ds.get_data_info(k)["img_path"] for k in range(len(ds)))
-    assert paths[0].endswith("VPO-MSMI/data/000000000031.jpg") and paths[1].endswith("VPO-MS/data/000000000032.jpg")
+    paths = {ds.get_data_info(k)["clip_id"]: ds.get_data_info(k)["img_path"] for k in range(len(ds))}
+    assert paths["31"].endswith("VPO-MSMI/data/000000000031.jpg")
+    assert paths["32"].endswith("VPO-MS/data/000000000032.jpg")  # multi_instance == 0 -> VPO-MS files
     # an id outside VPO's table (1 = COCO person, split into 92/93/94 in VPO) is an error naming file and id
     info = dict(ds.get_data_info(0))
     fx.write_index_png(info["seg_map_path"], np.full((fx.H, fx.W), 1, np.uint8), "L")
