@@ -226,3 +226,20 @@ def test_low_precision_logits_are_computed_in_float32(fn):
     out = fn(logits.to(torch.bfloat16), target)
     assert out.dtype == torch.float32
     assert out.item() == pytest.approx(fn(logits, target).item(), abs=1e-2)
+
+
+def test_importing_the_plugin_registers_every_loss():
+    # `custom_imports=dict(imports=['mmseg_plugin'])` is all a config does: the package import alone must register the
+    # losses (a fresh interpreter, so this file's own imports cannot mask a missing registration)
+    import subprocess
+    import sys
+
+    code = (
+        "import mmseg_plugin\n"
+        "from mmseg.registry import MODELS\n"
+        "names = ['AVSDiceLoss', 'AVSBCELoss', 'AVSCrossEntropyLoss', 'AVSIoULoss']\n"
+        "missing = [n for n in names if MODELS.get(n) is None]\n"
+        "assert not missing, f'not registered by `import mmseg_plugin`: {missing}'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
