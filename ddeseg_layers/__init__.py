@@ -17,6 +17,7 @@ _EXPORTS = {
     "DynamicElimination": "elimination",
     "AudioQueryFusionBlock": "fusion",
     "OfficialAVFusion": "fusion",
+    "OfficialAVAligner": "fusion",
     "edge_aggregate": "ops.edge_aggregation",
     "build_audio_backbone": "audio",
     "VGGish": "audio",
@@ -53,6 +54,6 @@ def __dir__():
 if TYPE_CHECKING:  # pragma: no cover
     from .derivation import DynamicDerivation  # noqa: F401
     from .elimination import DynamicElimination  # noqa: F401
-    from .fusion import AudioQueryFusionBlock, OfficialAVFusion  # noqa: F401
+    from .fusion import AudioQueryFusionBlock, OfficialAVAligner, OfficialAVFusion  # noqa: F401
     from .memory import SemanticMemory  # noqa: F401
     from .ops.edge_aggregation import edge_aggregate  # noqa: F401
