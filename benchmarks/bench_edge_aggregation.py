@@ -40,16 +40,16 @@ K = 5
 PEAK_BW = [("H200", 4.8e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100", 2.0e12)]
 
 
-def cases(device: str, quick: bool) -> list:
+def cases(device: str, quick: bool, frames=None, paper_only: bool = False) -> list:
     """(name, Q, C, R, G, d, reduce) tuples."""
     out = []
-    frames = [50] if quick else [50, 500]
+    frames = frames or ([50] if quick else [50, 500])
     reps = [5, 64]
     for n in frames:
         out.append((f"paper step2 N={n} K={K} d=768", n, NUM_CLASSES, 1, K, 768, False))
         for r in reps:
             out.append((f"paper step3 N={n} K={K} R={r} d=768", n * K, NUM_CLASSES, r, 1, 768, True))
-    if device == "cuda":
+    if device == "cuda" and not paper_only:
         for r, d in [(256, 1024), (1024, 1024)] if quick else [(256, 768), (256, 1024), (1024, 768), (1024, 1024)]:
             out.append((f"scaled step3 N=50 K={K} R={r} d={d}", 50 * K, NUM_CLASSES, r, 1, d, True))
         if not quick:
@@ -214,6 +214,8 @@ def main(argv=None):
     p.add_argument("--markdown", type=Path, default=None, help="write a markdown table here")
     p.add_argument("--dtypes", default=None, help="comma list; default float32 (cpu), float32,bfloat16 (cuda)")
     p.add_argument("--reps", type=int, default=None, help="timed repetitions (default 3 on cpu, 20 on cuda)")
+    p.add_argument("--frames", default=None, help="comma list of N for the paper sizes (default 50 / 50,500)")
+    p.add_argument("--paper-only", action="store_true", help="skip the scaled sizes")
     p.add_argument("--backends", default=None, help="comma list; default reference,torch(,triton on cuda)")
     a = p.parse_args(argv)
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -234,7 +236,8 @@ def main(argv=None):
     }
     rows = []
     for dtype in dtypes:
-        for case in cases(a.device, a.quick):
+        frames = [int(x) for x in a.frames.split(",")] if a.frames else None
+        for case in cases(a.device, a.quick, frames, a.paper_only):
             for mode in ("fwd", "fwd+bwd"):
                 ref_ms = None
                 for backend in backends:

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One-shot GPU check of the fused edge-aggregation kernels (issue 5); run from the repository root:
+#     bash benchmarks/gpu_check.sh            # writes logs and a summary to $OUT (default ./gpu_out)
+# Stages (each under its own timeout; a failing stage does not stop the next): environment, backend report,
+# `pytest -m gpu tests/ddeseg_layers/ops`, the other gpu tests (`pytest -m gpu tests/`), the benchmark (--quick).
+# Needs python3 with torch + triton + pytest (the repository is used in place through PYTHONPATH, no install).
+# Budget: about 6 minutes on an H100/H200 at most.
+set -u -o pipefail
+OUT="${OUT:-./gpu_out}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONDONTWRITEBYTECODE=1
+unset TRITON_INTERPRET DDESEG_BACKEND
+
+stage() {  # stage NAME TIMEOUT_S CMD...
+    local name="$1" limit="$2"
+    shift 2
+    echo "== $name (timeout ${limit}s): $*" | tee -a "$OUT/stages.log"
+    local t0=$SECONDS
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+    local rc=$?
+    echo "$name rc=$rc seconds=$((SECONDS - t0))" | tee -a "$OUT/stages.log"
+    echo "$name $rc $((SECONDS - t0))" >> "$OUT/rcs.txt"
+}
+
+: > "$OUT/stages.log"
+: > "$OUT/rcs.txt"
+stage env 30 bash -c "nvidia-smi; $PY -c 'import torch, triton, sys; print(sys.version); print(\"torch\", torch.__version__, \"triton\", triton.__version__, torch.cuda.get_device_name())'"
+stage backends 30 "$PY" -c "import json; from ddeseg_layers.ops.dispatch import report; print(json.dumps(report(), indent=1))"
+stage ops_gpu_tests 120 "$PY" -m pytest -m gpu tests/ddeseg_layers/ops -q -rfE -p no:cacheprovider \
+    --junitxml="$OUT/ops_gpu_tests.xml"
+stage other_gpu_tests 45 "$PY" -m pytest -m gpu tests/ -q -rfE -p no:cacheprovider --ignore=tests/ddeseg_layers/ops \
+    --continue-on-collection-errors --junitxml="$OUT/other_gpu_tests.xml"
+stage bench 150 "$PY" benchmarks/bench_edge_aggregation.py --device cuda --quick \
+    --json "$OUT/bench_edge_aggregation.json" --markdown "$OUT/bench_edge_aggregation.md"
+
+# summary.json / summary.md (the benchmark rows are also recovered from its log if it timed out)
+"$PY" - "$OUT" <<'PYEOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+stages = {}
+for line in (out / "rcs.txt").read_text().splitlines():
+    name, rc, secs = line.split()
+    stages[name] = {"rc": int(rc), "seconds": int(secs)}
+def tail(name, n=3):
+    p = out / f"{name}.log"
+    return p.read_text().strip().splitlines()[-n:] if p.exists() else []
+rows = []
+for line in (out / "bench.log").read_text().splitlines() if (out / "bench.log").exists() else []:
+    if line.startswith("{"):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+summary = {"stages": stages, "ops_gpu_tests": tail("ops_gpu_tests"), "other_gpu_tests": tail("other_gpu_tests"),
+           "env": tail("env", 2), "bench_rows": rows}
+(out / "summary.json").write_text(json.dumps(summary, indent=1))
+md = ["# GPU check summary", "", "| stage | rc | s |", "|---|---|---|"]
+md += [f"| {k} | {v['rc']} | {v['seconds']} |" for k, v in stages.items()]
+md += ["", "env: " + " / ".join(summary["env"]), "", "ops gpu tests: " + " / ".join(summary["ops_gpu_tests"]),
+       "", "other gpu tests: " + " / ".join(summary["other_gpu_tests"]), ""]
+bench_md = out / "bench_edge_aggregation.md"
+md.append(bench_md.read_text() if bench_md.exists() else f"benchmark did not finish; {len(rows)} rows in summary.json")
+(out / "summary.md").write_text("\n".join(md) + "\n")
+print("\n".join(md))
+PYEOF
+echo "gpu_check done: $OUT/summary.md"
