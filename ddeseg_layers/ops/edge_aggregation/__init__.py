@@ -4,9 +4,15 @@
 literal reference (see op.py and ../dispatch.py). ``ProjectedMemoryCache`` reuses memory @ W^T in eval mode.
 """
 
-from .cache import ProjectedMemoryCache
+from .cache import ProjectedMemoryCache, cached_projection
 from .op import edge_aggregate
 from .reference import edge_aggregate_reference
 from .torch_impl import edge_aggregate_torch
 
-__all__ = ["ProjectedMemoryCache", "edge_aggregate", "edge_aggregate_reference", "edge_aggregate_torch"]
+__all__ = [
+    "ProjectedMemoryCache",
+    "cached_projection",
+    "edge_aggregate",
+    "edge_aggregate_reference",
+    "edge_aggregate_torch",
+]

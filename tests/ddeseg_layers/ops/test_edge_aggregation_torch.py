@@ -8,7 +8,12 @@ memory_proj and ProjectedMemoryCache.
 import pytest
 import torch
 
-from ddeseg_layers.ops.edge_aggregation import ProjectedMemoryCache, edge_aggregate, edge_aggregate_reference
+from ddeseg_layers.ops.edge_aggregation import (
+    ProjectedMemoryCache,
+    cached_projection,
+    edge_aggregate,
+    edge_aggregate_reference,
+)
 from ddeseg_layers.ops.edge_aggregation.op import edge_aggregate_fused
 from ddeseg_layers.ops.edge_aggregation.torch_impl import edge_aggregate_torch, project_memory, project_query
 
@@ -170,12 +175,25 @@ def test_projected_memory_cache():
         torch.testing.assert_close(p3, memory @ linear.weight.t())
         memory.add_(1.0)  # in-place change of the memory
         torch.testing.assert_close(cache(memory, linear.weight), memory @ linear.weight.t())
-        other = memory.clone()  # another tensor object with the same values
+        misses = cache.misses
+        cache(memory[:, None][:, 0], linear.weight)  # a fresh view of the same storage: still a hit
+        assert cache.misses == misses
+        other = memory.clone()  # another storage with the same values
         cache(other, linear.weight)
-        assert cache.misses == 4
+        assert cache.misses == misses + 1
     # with grad enabled and W requiring grad the cache is bypassed and the result carries a graph
     p = cache(memory, linear.weight)
-    assert p.requires_grad and p.grad_fn is not None and cache.misses == 5
+    assert p.requires_grad and p.grad_fn is not None and cache.misses == misses + 2
+
+
+def test_cached_projection_per_owner():
+    owner_a, owner_b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    memory, weight = torch.randn(2, 3, 4), torch.randn(4, 4)
+    with torch.no_grad():
+        p1 = cached_projection(owner_a, "s2", memory, weight)
+        assert cached_projection(owner_a, "s2", memory, weight) is p1
+        assert cached_projection(owner_b, "s2", memory, weight) is not p1
+        torch.testing.assert_close(p1, memory @ weight.t())
 
 
 def test_bad_inputs_raise_clear_errors(eh):
