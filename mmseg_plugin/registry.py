@@ -6,7 +6,8 @@ import importlib
 
 _MODULES = (
     "mmseg_plugin.datasets",  # AV datasets and transforms
-    "mmseg_plugin.models",  # data preprocessor, segmentor, audio classifier, losses
+    "mmseg_plugin.models",  # data preprocessor, segmentor, audio classifier
+    "mmseg_plugin.models.losses",  # AVSDiceLoss, AVSBCELoss, AVSCrossEntropyLoss, AVSIoULoss
     "mmseg_plugin.evaluation",  # AVSMetric
     "mmseg_plugin.hooks",  # memory check, run-checkpoint trust
 )
