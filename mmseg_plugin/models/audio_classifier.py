@@ -88,6 +88,8 @@ class AVSAudioClassifier(BaseModel):
         data_preprocessor: Optional[dict] = None,
         init_cfg: Optional[dict] = None,
     ) -> None:
+        if isinstance(data_preprocessor, dict):  # build from mmseg's registry whatever the default scope
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         from ddeseg_layers.audio import build_audio_backbone
 

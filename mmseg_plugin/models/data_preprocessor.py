@@ -25,6 +25,7 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 
 
@@ -144,7 +145,7 @@ class AVSDataPreprocessor(BaseDataPreprocessor):
                             f"AVSDataPreprocessor: sample {i} ({ds.metainfo.get('img_path')}) mask "
                             f"{tuple(gt.shape[-2:])} does not match image {(h, w)}"
                         )
-                    ds.gt_sem_seg.data = F.pad(gt, pad, value=self.seg_pad_val)
+                    ds.gt_sem_seg = PixelData(data=F.pad(gt, pad, value=self.seg_pad_val))
         img_batch = torch.stack(padded, 0)
 
         shapes = {tuple(a.shape) for a in auds}

@@ -102,6 +102,8 @@ class AVSSegmentor(BaseSegmentor):
         test_cfg: Optional[dict] = None,
         init_cfg: Optional[dict] = None,
     ) -> None:
+        if isinstance(data_preprocessor, dict):  # build from mmseg's registry whatever the default scope
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         from ddeseg_layers.model import build_ddeseg
 
