@@ -175,3 +175,19 @@ def test_official_preset_with_htsat_trainable_count():
     m = build_ddeseg("official")
     n = sum(p.numel() for p in m.parameters() if p.requires_grad)
     assert f"{n / 1e6:.2f}M" == "103.88M"
+
+
+def test_count_params_tool_reads_plain_python_config(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "count_params", pathlib.Path(__file__).parents[2] / "tools" / "count_params.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cfg_file = tmp_path / "cfg.py"
+    cfg_file.write_text(f"model = dict(type='AVSSegmentor', net={U.tiny_cfg()!r})\n")
+    tool.main([str(cfg_file)])
+    out = capsys.readouterr().out
+    expected = sum(p.numel() for p in build_ddeseg(U.tiny_cfg()).parameters())
+    assert f"{expected:,}" in out.splitlines()[-1] and "DEM" in out
+    with pytest.raises(SystemExit, match="no DDESeg config dict"):
+        tool.main([str(cfg_file), "--key", "model.missing"])
