@@ -43,6 +43,14 @@ DEFAULTS = dict(
 )
 
 
+def ensure_mmseg_scope() -> None:
+    """Make ``mmseg`` the default registry scope when none is set (building pipelines outside a Runner)."""
+    from mmengine.registry import DefaultScope, init_default_scope
+
+    if DefaultScope.get_current_instance() is None:
+        init_default_scope("mmseg")
+
+
 def builder_settings(cfg) -> dict:
     """``cfg.memory_builder`` merged over ``DEFAULTS`` (unknown keys are an error)."""
     user = dict(cfg.get("memory_builder", None) or {})
@@ -86,6 +94,7 @@ def build_memory_dataset(cfg, settings: Optional[dict] = None):
     """The dataset whose single-source frames feed the memory (see module docstring, step 1)."""
     from mmseg.registry import DATASETS
 
+    ensure_mmseg_scope()
     settings = settings or builder_settings(cfg)
     ds_cfg = copy.deepcopy(_to_plain(settings["dataset"] or cfg.train_dataloader.dataset))
     ds_cfg["pipeline"] = test_pipeline(cfg)

@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import apply_avss_classes, apply_data_root, import_plugin, set_cpu_dist_backend  # noqa: E402
+from train import apply_avss_classes, apply_data_root, import_plugin, set_cpu_dist_backend, shrink_iter_schedule  # noqa: E402
 
 STAGES = ("data", "audio", "memory", "train", "test")
 DEFAULT_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), "configs", "ddeseg_synthetic.py")
@@ -147,13 +147,7 @@ def _seg_cfg(cfg, work_dir: str, encoder: str | None, memory: str, seg_iters: in
     if encoder:
         cfg.model.net.audio.checkpoint = encoder
     if seg_iters:
-        cfg.train_cfg.max_iters = seg_iters
-        cfg.train_cfg.val_interval = seg_iters
-        cfg.default_hooks.checkpoint.interval = max(1, seg_iters // 2)
-        for sch in cfg.param_scheduler:
-            sch["end"] = min(sch.get("end", seg_iters), seg_iters)
-            if "T_max" in sch:
-                sch["T_max"] = max(1, seg_iters - sch.get("begin", 0))
+        shrink_iter_schedule(cfg, seg_iters)
     set_cpu_dist_backend(cfg)
     cfg.launcher = "none"
     return cfg

@@ -25,6 +25,9 @@ def import_plugin() -> None:
     import mmseg_plugin  # noqa: F401
     import mmseg_plugin.hooks  # noqa: F401
     import mmseg_plugin.models  # noqa: F401
+    from mmseg_plugin.memory_builder import ensure_mmseg_scope
+
+    ensure_mmseg_scope()
 
 
 def apply_data_root(cfg, root: str) -> None:
@@ -56,6 +59,32 @@ def apply_avss_classes(cfg) -> int | None:
     if clf and clf.get("model", None) and clf.model.get("num_classes", None):
         clf.model.num_classes = n
     return n
+
+
+def shrink_iter_schedule(cfg, max_iters: int) -> None:
+    """Rescale an iteration-based schedule to ``max_iters``: scheduler boundaries scale proportionally (a
+    scheduler squeezed to zero length is dropped), validation and checkpoints happen at the end (and halfway)."""
+    if cfg.train_cfg.get("type") != "IterBasedTrainLoop":
+        raise ValueError("--max-iters / --seg-iters need an iteration-based schedule (IterBasedTrainLoop)")
+    old = int(cfg.train_cfg.max_iters)
+    scale = max_iters / old
+    kept = []
+    for sch in cfg.param_scheduler:
+        begin = int(round(sch.get("begin", 0) * scale))
+        end = min(max_iters, int(round(min(sch.get("end", old), old) * scale)))
+        if end <= begin:
+            continue
+        sch["begin"], sch["end"] = begin, end
+        if "T_max" in sch:
+            sch["T_max"] = end - begin
+        kept.append(sch)
+    cfg.param_scheduler = kept
+    cfg.train_cfg.max_iters = max_iters
+    if cfg.train_cfg.get("val_interval", None):
+        cfg.train_cfg.val_interval = max_iters
+    ck = cfg.default_hooks.get("checkpoint", None)
+    if ck is not None:
+        ck["interval"] = max(1, min(int(ck.get("interval", max_iters)), max_iters // 2 or 1))
 
 
 def set_cpu_dist_backend(cfg) -> None:
@@ -105,12 +134,7 @@ def build_cfg(args):
     elif cfg.get("work_dir", None) is None:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
     if args.max_iters:
-        cfg.train_cfg.max_iters = args.max_iters
-        for sch in cfg.param_scheduler:
-            if sch.get("end", 0) > args.max_iters:
-                sch["end"] = args.max_iters
-            if sch.get("T_max", 0) and sch.get("begin", 0) < args.max_iters:
-                sch["T_max"] = max(1, args.max_iters - sch.get("begin", 0))
+        shrink_iter_schedule(cfg, args.max_iters)
     if args.amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
