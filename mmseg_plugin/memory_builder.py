@@ -185,6 +185,7 @@ def extract_single_source_features(
         with open(manifest_path, "w") as f:
             json.dump(manifest, f, indent=1)
 
+    torch.manual_seed(int(settings["seed"]))  # a backbone without checkpoint is then the same in every run
     backbone = build_audio_backbone(audio_cfg).to(device).eval()
     preprocessor = MODELS.build(_to_plain(model_cfg.data_preprocessor)).to(device)
     bs = int(settings["batch_size"])
