@@ -45,6 +45,11 @@ def _kernels():
     return triton_kernels
 
 
+def _use_triton(proj_query: torch.Tensor) -> bool:
+    """Inside the op: Triton for CUDA tensors of a kernel dtype; the factorised path otherwise (e.g. float64)."""
+    return proj_query.device.type == "cuda" and proj_query.dtype in _TRITON_DTYPES
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # registered ops
 # ---------------------------------------------------------------------------------------------------------------
@@ -60,7 +65,7 @@ def edge_aggregate_fused(
     reduce: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused aggregation from projected tensors -> (out [Q, d] or [Q, G*R, d], stats [Q, 2] float32)."""
-    if proj_query.device.type == "cuda":
+    if _use_triton(proj_query):
         return _kernels().fused_forward(
             proj_memory, proj_query, index, score_weight, entry_mask, reduce, wrap=wrap_triton
         )
@@ -80,7 +85,7 @@ def edge_aggregate_fused_backward(
     reduce: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Backward by recomputation -> (dP [C, R, d], dU [Q, d], dw [d])."""
-    if proj_query.device.type == "cuda":
+    if _use_triton(proj_query):
         return _kernels().fused_backward(
             grad_out,
             out,
