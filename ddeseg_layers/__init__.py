@@ -26,6 +26,13 @@ _EXPORTS = {
     "HTSAT": "audio",
     "PrecomputedAudio": "audio",
     "load_htsat_checkpoint": "audio",
+    "DDESeg": "model",
+    "DDESegConfig": "model",
+    "build_ddeseg": "model",
+    "SegFormerHead": "head",
+    "MiTFusionEncoder": "encoder",
+    "MiTGeometry": "encoder",
+    "PVTFusionEncoder": "pvt",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
