@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from .memory import SemanticMemory
-from .ops.edge_aggregation import edge_aggregate
+from .ops.edge_aggregation import cached_projection, edge_aggregate
 
 _VARIANTS = ("paper", "official")
 
@@ -163,6 +163,8 @@ class DynamicDerivation(nn.Module):
             self.fusion_s1.weight[0],
             False,
             backend=self.backend,
+            # W_e mu_c projected once per (memory, weight) version; reused across eval forwards
+            memory_proj=cached_projection(self, "s1", centroids[:, None, :], lin_e.weight),
         )
         # eqs. 7-8: additive compensation
         a = fa[:, None, :] + torch.tanh(lin_o1(fa[:, None, :] + e_hat))  # [N, K, d]
@@ -181,6 +183,7 @@ class DynamicDerivation(nn.Module):
             self.fusion_s2.weight[0],
             True,
             backend=self.backend,
+            memory_proj=cached_projection(self, "s2", reps, lin_d.weight),
             entry_mask=rep_mask,  # invalid rep slots get softmax weight 0
         )
         # eqs. 11-12: multiplicative refinement
