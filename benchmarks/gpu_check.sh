@@ -2,7 +2,7 @@
 # One-shot GPU check of the fused edge-aggregation kernels (issue 5); run from the repository root:
 #     bash benchmarks/gpu_check.sh            # writes logs and a summary to $OUT (default ./gpu_out)
 # Stages (each under its own timeout; a failing stage does not stop the next): environment, backend report,
-# `pytest -m gpu tests/ddeseg_layers/ops`, the other gpu tests (`pytest -m gpu tests/`), the benchmark (--quick).
+# `pytest -m gpu tests/ddeseg_layers/ops`, the op benchmark (--quick), the whole-model benchmark (paper, official).
 # Needs python3 with torch + triton + pytest (the repository is used in place through PYTHONPATH, no install).
 # Budget: about 6 minutes on an H100/H200 at most.
 set -u -o pipefail
@@ -30,10 +30,13 @@ stage env 30 bash -c "nvidia-smi; $PY -c 'import torch, triton, sys; print(sys.v
 stage backends 30 "$PY" -c "import json; from ddeseg_layers.ops.dispatch import report; print(json.dumps(report(), indent=1))"
 stage ops_gpu_tests 120 "$PY" -m pytest -m gpu tests/ddeseg_layers/ops -q -rfE -p no:cacheprovider \
     --junitxml="$OUT/ops_gpu_tests.xml"
-stage other_gpu_tests 45 "$PY" -m pytest -m gpu tests/ -q -rfE -p no:cacheprovider --ignore=tests/ddeseg_layers/ops \
-    --continue-on-collection-errors --junitxml="$OUT/other_gpu_tests.xml"
 stage bench 150 "$PY" benchmarks/bench_edge_aggregation.py --device cuda --quick \
     --json "$OUT/bench_edge_aggregation.json" --markdown "$OUT/bench_edge_aggregation.md"
+# whole-model step time and memory at the paper configuration and the official one (batch 8, 224 px, bf16 autocast)
+stage model_paper 75 "$PY" benchmarks/bench_model.py --device cuda --preset paper-mit_b5-htsat --batch 8 --amp bf16 \
+    --train --repeats 5
+stage model_official 60 "$PY" benchmarks/bench_model.py --device cuda --preset official --batch 8 --amp bf16 \
+    --train --repeats 5
 
 # summary.json / summary.md (the benchmark rows are also recovered from its log if it timed out)
 "$PY" - "$OUT" <<'PYEOF'
@@ -53,13 +56,15 @@ for line in (out / "bench.log").read_text().splitlines() if (out / "bench.log").
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             pass
-summary = {"stages": stages, "ops_gpu_tests": tail("ops_gpu_tests"), "other_gpu_tests": tail("other_gpu_tests"),
+summary = {"stages": stages, "ops_gpu_tests": tail("ops_gpu_tests"), "model_paper": tail("model_paper", 24),
+           "model_official": tail("model_official", 24),
            "env": tail("env", 2), "bench_rows": rows}
 (out / "summary.json").write_text(json.dumps(summary, indent=1))
 md = ["# GPU check summary", "", "| stage | rc | s |", "|---|---|---|"]
 md += [f"| {k} | {v['rc']} | {v['seconds']} |" for k, v in stages.items()]
 md += ["", "env: " + " / ".join(summary["env"]), "", "ops gpu tests: " + " / ".join(summary["ops_gpu_tests"]),
-       "", "other gpu tests: " + " / ".join(summary["other_gpu_tests"]), ""]
+       "", "model (paper): " + " ".join(summary["model_paper"]), "",
+       "model (official): " + " ".join(summary["model_official"]), ""]
 bench_md = out / "bench_edge_aggregation.md"
 md.append(bench_md.read_text() if bench_md.exists() else f"benchmark did not finish; {len(rows)} rows in summary.json")
 (out / "summary.md").write_text("\n".join(md) + "\n")
