@@ -42,13 +42,17 @@ def apply_data_root(cfg, root: str) -> None:
 def apply_avss_classes(cfg) -> int | None:
     """For an AVSS-layout training set, set the class count everywhere from ``<data_root>/label2idx.json``.
 
-    Returns the class count (background included), or None when the dataset is not in the AVSS layout or the file
-    does not exist yet (the synthetic set is generated on first use).
+    The synthetic set is generated here if it does not exist yet. Returns the class count (background included), or
+    None when the dataset is not in the AVSS layout or has no label2idx.json.
     """
     ds = cfg.train_dataloader.dataset
     if ds.get("type") not in AVSS_LAYOUT_DATASETS or cfg.model.get("task", "semantic") != "semantic":
         return None
     path = osp.join(ds["data_root"], ds.get("label2idx", "label2idx.json"))
+    if not osp.isfile(path) and ds.get("type") == "AVSSyntheticDataset":
+        from mmseg_plugin.synthetic import generate_synthetic_avs  # generated on first use, as the dataset does
+
+        generate_synthetic_avs(ds["data_root"], seed=ds.get("seed", 0), **dict(ds.get("generator", None) or {}))
     if not osp.isfile(path):
         return None
     with open(path) as f:
