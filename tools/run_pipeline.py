@@ -218,6 +218,7 @@ def main(argv=None) -> dict:
     p.add_argument("--force", nargs="+", default=[], choices=STAGES + ("all",))
     p.add_argument("--audio-iters", type=int, help="override the stage-1 iterations")
     p.add_argument("--seg-iters", type=int, help="override the DDESeg training iterations (iteration schedules)")
+    p.add_argument("--stop-after", choices=STAGES, help="stop after this stage")
     args = p.parse_args(argv)
     force = set(STAGES) if "all" in args.force else set(args.force)
     import_plugin()
@@ -244,6 +245,9 @@ def main(argv=None) -> dict:
         f"{summary['data'].get('test')} test frames, {summary['num_classes']} classes"
     )
 
+    if args.stop_after == "data":
+        return _finish(summary, work_dir, t_all)
+
     # 1. audio encoder
     encoder = osp.join(work_dir, "audio_encoder.pth")
     t0 = time.time()
@@ -257,6 +261,9 @@ def main(argv=None) -> dict:
         print(f"[audio] {summary['audio']}")
         force |= {"memory", "train", "test"}  # downstream outputs depend on the encoder
     summary["timings_s"]["audio"] = round(time.time() - t0, 1)
+
+    if args.stop_after == "audio":
+        return _finish(summary, work_dir, t_all)
 
     # 2. memory
     memory = osp.join(work_dir, "semantic_memory.pth")
@@ -278,6 +285,9 @@ def main(argv=None) -> dict:
         force |= {"train", "test"}
     summary["timings_s"]["memory"] = round(time.time() - t0, 1)
 
+    if args.stop_after == "memory":
+        return _finish(summary, work_dir, t_all)
+
     # 3. DDESeg
     scfg = _seg_cfg(cfg, work_dir, encoder, memory, args.seg_iters)
     done_flag = osp.join(scfg.work_dir, "train_done.json")
@@ -296,6 +306,9 @@ def main(argv=None) -> dict:
             json.dump(summary["train"], f, indent=1)
     summary["timings_s"]["train"] = round(time.time() - t0, 1)
 
+    if args.stop_after == "train":
+        return _finish(summary, work_dir, t_all)
+
     # 4. test + all-background baseline
     t0 = time.time()
     metrics = stage_test(scfg, summary["train"]["checkpoint"])
@@ -303,8 +316,11 @@ def main(argv=None) -> dict:
     summary["test"] = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
     summary["all_background"] = {k: float(v) for k, v in baseline.items() if isinstance(v, (int, float))}
     summary["timings_s"]["test"] = round(time.time() - t0, 1)
-    summary["timings_s"]["total"] = round(time.time() - t_all, 1)
+    _print_table(summary)
+    return _finish(summary, work_dir, t_all)
 
+
+def _print_table(summary: dict) -> None:
     rows = [("DDESeg", summary["test"]), ("all-background", summary["all_background"])]
     print("\n=== test split ===")
     print(f"{'':16s} {'J':>7s} {'F':>7s} {'J&F':>7s} | {'J(ds)':>7s} {'F(ds)':>7s} {'J&F(ds)':>7s}")
@@ -317,6 +333,10 @@ def main(argv=None) -> dict:
             f"{name:16s} {_fmt(m, jk)} {_fmt(m, fk)} {_fmt(m, 'avsbench/J&F')} | "
             f"{_fmt(m, djk)} {_fmt(m, dfk)} {_fmt(m, 'dataset/J&F')}"
         )
+
+
+def _finish(summary: dict, work_dir: str, t_all: float) -> dict:
+    summary["timings_s"]["total"] = round(time.time() - t_all, 1)
     print("timings (s):", summary["timings_s"])
     out = osp.join(work_dir, "summary.json")
     with open(out, "w") as f:

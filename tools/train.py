@@ -92,10 +92,28 @@ def shrink_iter_schedule(cfg, max_iters: int) -> None:
 
 
 def set_cpu_dist_backend(cfg) -> None:
+    """Without CUDA: gloo backend and a CPU DistributedDataParallel (``device_ids=None``)."""
     import torch
 
     if not torch.cuda.is_available():
         cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
+        if cfg.get("launcher", "none") != "none" and cfg.get("model_wrapper_cfg", None) is None:
+            cfg.model_wrapper_cfg = dict(
+                type="MMDistributedDataParallel",
+                device_ids=None,
+                broadcast_buffers=False,
+                find_unused_parameters=cfg.get("find_unused_parameters", False),
+            )
+
+
+def init_cpu_process_group(cfg) -> None:
+    """mmengine 0.10.7's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` unconditionally; on a machine
+    without CUDA, start the gloo process group here (the Runner then finds it initialised and skips its own)."""
+    import torch
+    import torch.distributed as dist
+
+    if cfg.get("launcher", "none") == "pytorch" and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
 
 
 def parse_args(argv=None):
@@ -161,6 +179,7 @@ def main(argv=None) -> None:
     trust_directory(cfg.work_dir)
     if int(os.environ.get("RANK", "0")) == 0:
         mark_work_dir(cfg.work_dir)
+    init_cpu_process_group(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -15,6 +15,8 @@ load_from = None
 resume = False
 tta_model = None
 randomness = dict(seed=0)
+# DDP: the official code trains with find_unused_parameters=True (ablations leave DDM / DEM parameters unused)
+find_unused_parameters = True
 # DDESegRunTrustHook: lets `resume` read the run's own checkpoints (torch>=2.6 weights_only, see docs/training.md).
 # SemanticMemoryCheckHook: refuses to start with a missing or mismatched semantic memory.
 custom_hooks = [

@@ -1,11 +1,9 @@
-"""Two-process CPU training with torchrun (gloo) on a tiny synthetic set through tools/train.py."""
+"""Two-process CPU training with torchrun (gloo) on a tiny synthetic set through tools/train.py (~40 s on 2 cores)."""
 
 import os
 import socket
 import subprocess
 import sys
-
-import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -16,7 +14,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_torchrun_two_processes(tmp_path):
     import importlib.util
 
@@ -56,6 +53,7 @@ def test_torchrun_two_processes(tmp_path):
     ]
     res = subprocess.run(cmd, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    log = res.stdout + res.stderr
-    assert "world_size: 2" in log or "world size: 2" in log.lower() or "'world_size': 2" in log
+    logs = [os.path.join(work, d, f"{d}.log") for d in os.listdir(work) if os.path.isdir(os.path.join(work, d))]
+    text = "".join(open(p).read() for p in logs if os.path.isfile(p))
+    assert "Distributed training: True" in text and "GPU number: 2" in text  # mmengine's world-size line
     assert os.path.isfile(os.path.join(work, "iter_3.pth"))

@@ -36,6 +36,24 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
     return str(path)
 
 
+def test_pipeline_smoke_stages_0_to_2(tmp_path):
+    """Fast path of the main job: data generation, stage-1 encoder training, memory from that encoder."""
+    pipeline = _tool("run_pipeline")
+    work = str(tmp_path / "work")
+    summary = pipeline.main(
+        [tiny_synthetic_config(tmp_path), "--work-dir", work, "--audio-iters", "1", "--stop-after", "memory"]
+    )
+    assert summary["num_classes"] == 4 and summary["audio"]["audio_iters"] == 1
+    assert 0.0 <= summary["audio"]["audio_val_mAP"] <= 100.0
+    from ddeseg_layers.memory import SemanticMemory
+
+    mem = SemanticMemory.load(os.path.join(work, "semantic_memory.pth"))
+    assert mem.num_classes == 4 and mem.num_reps == 4 and mem.dim == 192
+    assert not bool(mem.class_mask[0])  # background never has a single-source frame
+    assert "train" not in summary and os.path.isfile(os.path.join(work, "summary.json"))
+
+
+@pytest.mark.slow
 def test_pipeline_runs_every_stage_then_skips(tmp_path):
     pipeline = _tool("run_pipeline")
     cfg = tiny_synthetic_config(tmp_path)
