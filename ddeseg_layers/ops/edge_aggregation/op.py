@@ -147,9 +147,13 @@ def _always_available() -> list:
     return []
 
 
+# looked up once at import (a package lookup, not a device query): torch.compile cannot trace importlib
+_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
+
+
 def _triton_availability() -> list:
     reasons = []
-    if importlib.util.find_spec("triton") is None:
+    if not _TRITON_INSTALLED:
         reasons.append("the triton package is not installed")
     if not torch.cuda.is_available():
         reasons.append("no CUDA device (torch.cuda.is_available() is False)")
@@ -159,7 +163,7 @@ def _triton_availability() -> list:
 def _triton_reasons(inputs: Mapping[str, Any]) -> list:
     reasons = []
     query = inputs["query"]
-    if importlib.util.find_spec("triton") is None:
+    if not _TRITON_INSTALLED:
         reasons.append("the triton package is not installed")
     if query.device.type != "cuda":
         reasons.append(f"query is on {query.device.type}, the Triton kernels need a CUDA tensor")

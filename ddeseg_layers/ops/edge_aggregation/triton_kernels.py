@@ -70,6 +70,7 @@ def _edge_fwd_kernel(
     MASK,
     OUT,
     STATS,
+    SCORES,
     J,
     R,
     D,
@@ -78,6 +79,9 @@ def _edge_fwd_kernel(
     BLOCK_J: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
+    # SCORES: [Q, J] fp32 scratch (reduce=False only). The second pass reads the first pass's scores instead of
+    # recomputing them: with |s| ~ 1e4 a recomputation that rounds differently (other FMA contraction) shifts
+    # exp(s - m) by several ulp(s) ~ 1e-2 relative, which the GPU tests caught.
     q = tl.program_id(0).to(tl.int64)
     offs_j = tl.arange(0, BLOCK_J)
     offs_d = tl.arange(0, BLOCK_D)
@@ -92,6 +96,8 @@ def _edge_fwd_kernel(
         e, cdf = _gelu_parts(pre)
         s = tl.sum(e * w[None, :], axis=1)
         s = tl.where(valid, s, float("-inf"))
+        if not REDUCE:
+            tl.store(SCORES + q * J + j, s, mask=j < J)
         m_new = tl.maximum(m_i, tl.max(s, axis=0))
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
         p = tl.exp(s - m_use)
@@ -111,7 +117,7 @@ def _edge_fwd_kernel(
         for j0 in range(0, J, BLOCK_J):
             pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
             e, cdf = _gelu_parts(pre)
-            s = tl.sum(e * w[None, :], axis=1)
+            s = tl.load(SCORES + q * J + j, mask=j < J, other=float("-inf"))
             a = tl.exp(tl.where(valid, s - m_safe, float("-inf"))) / l_safe
             optrs = OUT + (q * J + j)[:, None] * D + offs_d[None, :]
             tl.store(optrs, (a[:, None] * e).to(OUT.dtype.element_ty), mask=(j < J)[:, None] & d_ok[None, :])
@@ -120,8 +126,7 @@ def _edge_fwd_kernel(
 @triton.jit
 def _edge_bwd_kernel(
     GO,
-    DELTA,
-    STATS,
+    SCORES,
     P,
     U,
     W,
@@ -139,23 +144,50 @@ def _edge_bwd_kernel(
     BLOCK_J: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
+    # Self-consistent recomputation: a first pass recomputes the scores (kept in the [Q, J] fp32 scratch SCORES),
+    # the softmax max/normaliser and delta = sum_j a_j (g_j . e_j) online; the second pass reads the same scores.
+    # Mixing recomputed scores with the forward's statistics is off by several ulp(s) in exp(s - m), i.e. ~1e-2
+    # relative for |s| ~ 1e4 (caught by the GPU tests).
     q = tl.program_id(0).to(tl.int64)
     offs_j = tl.arange(0, BLOCK_J)
     offs_d = tl.arange(0, BLOCK_D)
     d_ok = offs_d < D
     u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
     w = tl.load(W + offs_d, mask=d_ok, other=0.0).to(tl.float32)
-    m_i = tl.load(STATS + 2 * q)
-    l_i = tl.load(STATS + 2 * q + 1)
-    delta = tl.load(DELTA + q)
     if REDUCE:
         go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    m_i = tl.full([], float("-inf"), tl.float32)
+    l_i = tl.full([], 0.0, tl.float32)
+    d_acc = tl.full([], 0.0, tl.float32)
+    for j0 in range(0, J, BLOCK_J):
+        pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
+        e, cdf = _gelu_parts(pre)
+        s = tl.sum(e * w[None, :], axis=1)
+        s = tl.where(valid, s, float("-inf"))
+        tl.store(SCORES + q * J + j, s, mask=j < J)
+        if REDUCE:
+            g = go[None, :]
+        else:
+            gptrs = GO + (q * J + j)[:, None] * D + offs_d[None, :]
+            g = tl.load(gptrs, mask=valid[:, None] & d_ok[None, :], other=0.0).to(tl.float32)
+        da = tl.where(valid, tl.sum(g * e, axis=1), 0.0)
+        m_new = tl.maximum(m_i, tl.max(s, axis=0))
+        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.exp(s - m_use)
+        alpha = tl.exp(m_i - m_use)
+        l_i = l_i * alpha + tl.sum(p, axis=0)
+        d_acc = d_acc * alpha + tl.sum(p * da, axis=0)
+        m_i = m_new
+    nonempty = l_i > 0.0
+    l_i = tl.where(nonempty, l_i, 1.0)
+    m_i = tl.where(nonempty, m_i, float("inf"))
+    delta = d_acc / l_i
     du = tl.zeros([BLOCK_D], dtype=tl.float32)
     dw = tl.zeros([BLOCK_D], dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
-        s = tl.sum(e * w[None, :], axis=1)
+        s = tl.load(SCORES + q * J + j, mask=j < J, other=float("-inf"))
         a = tl.exp(tl.where(valid, s - m_i, float("-inf"))) / l_i
         tile_ok = valid[:, None] & d_ok[None, :]
         if REDUCE:
@@ -229,6 +261,7 @@ def fused_forward(
     stats = torch.empty((Q, 2), dtype=torch.float32, device=proj_query.device)
     if Q == 0:
         return out, stats
+    scores = torch.empty((Q, J) if not reduce else (1,), dtype=torch.float32, device=proj_query.device)
     bj, block_d, num_warps = block_sizes(J, D)
     block_j = bj if block_j is None else block_j
     wrap(_edge_fwd_kernel)[(Q,)](
@@ -239,6 +272,7 @@ def fused_forward(
         mask,
         out,
         stats,
+        scores,
         J,
         R,
         D,
@@ -276,8 +310,9 @@ def fused_backward(
     w = score_weight.contiguous()
     go = grad_out.contiguous()
     mask, has_mask = _mask_arg(entry_mask, idx)
-    prod = go.float() * out.float()
-    delta = prod.sum(-1) if reduce else prod.sum((-1, -2))
+    # `out` and `stats` are the op's saved tensors (the CPU kernel uses them); the Triton kernel recomputes both
+    # self-consistently and only needs a [Q, J] fp32 score scratch.
+    scores = torch.empty((Q, J), dtype=torch.float32, device=dev)
     du = torch.empty((Q, D), dtype=proj_query.dtype, device=dev)
     dw_part = torch.empty((Q, D), dtype=torch.float32, device=dev)
     if deterministic:
@@ -289,8 +324,7 @@ def fused_backward(
         block_j = bj if block_j is None else block_j
         wrap(_edge_bwd_kernel)[(Q,)](
             go,
-            delta,
-            stats,
+            scores,
             P,
             U,
             w,

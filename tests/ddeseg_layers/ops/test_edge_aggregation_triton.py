@@ -120,7 +120,10 @@ def test_reduced_precision_graded(eh, device, dtype, reduce):
     [
         "ties",  # w = 0: all scores tie, uniform weights across tiles
         "huge",  # |s| ~ 1e3: the online max must rescale across tiles
-        "very-negative",  # every score ~ -2e4 with identical reps: exp(s) underflows without max subtraction
+        # every score ~ -150 with identical reps: exp(s) underflows in fp32 without max subtraction. (Scores ~ -6e4
+        # were tried first: 1 ulp(s) = 0.004 there, so any fp32 kernel whose row reductions differ by one rounding,
+        # as on the H200, is 0.4 % off the fp64 oracle - that is the conditioning of softmax, not a kernel error.)
+        "very-negative",
         "all-masked",  # one query sees only masked entries: zeros, zero gradients, no NaN
     ],
 )
@@ -131,7 +134,7 @@ def test_softmax_edge_cases(eh, device, variant):
     if variant == "very-negative":
         case["memory"] = case["memory"][:, :1].expand(3, 21, 24).clone()
         case["bias"] = torch.full((24,), 50.0, dtype=torch.float64)
-        case["score_weight"] = torch.full((24,), -50.0, dtype=torch.float64)
+        case["score_weight"] = torch.full((24,), -0.125, dtype=torch.float64)
     if variant == "all-masked":
         case["entry_mask"] = torch.rand(3, 21, generator=torch.Generator().manual_seed(0)) > 0.5
         case["entry_mask"][case["index"][1, 0]] = False
@@ -139,7 +142,10 @@ def test_softmax_edge_cases(eh, device, variant):
         oracle = eh.reference_f64(case, reduce)
         base = eh.run_with_grads(edge_aggregate_reference, eh.cast_case(case, torch.float32, device), reduce)
         got = eh.run_with_grads(fn, eh.cast_case(case, torch.float32, device), reduce)
-        eh.assert_graded(got, base, oracle, torch.float32, f"triton {variant} reduce={reduce}", atol_scale=10.0)
+        # very-negative: every edge is identical, so the exact score_weight/query gradients are sums of terms of size
+        # |e| |g| ~ 50 that cancel to 0; fp32 leaves ~ulp(50) per term (8e-4 seen on the H200), hence the wider atol
+        scale = 100.0 if variant == "very-negative" else 10.0
+        eh.assert_graded(got, base, oracle, torch.float32, f"triton {variant} reduce={reduce}", atol_scale=scale)
         if variant == "all-masked":
             assert (got[0][1] == 0).all() and (got[1]["query"][1] == 0).all()
 
