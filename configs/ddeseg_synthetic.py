@@ -14,7 +14,12 @@ val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))
 work_dir = 'work_dirs/ddeseg_synthetic'
 semantic_memory_path = 'work_dirs/ddeseg_synthetic/semantic_memory.pth'
-model = dict(semantic_memory_path=semantic_memory_path)
+# DDESeg uses the stage-1 encoder, the one the memory was built from (run tools/run_pipeline.py, or its stages 0-2 with
+# `--stop-after memory`, before `mim train mmseg configs/ddeseg_synthetic.py`)
+model = dict(
+    semantic_memory_path=semantic_memory_path,
+    net=dict(audio=dict(checkpoint='work_dirs/ddeseg_synthetic/audio_encoder.pth')),
+)
 audio_classifier = dict(work_dir='work_dirs/ddeseg_synthetic/audio_encoder')
 memory_builder = dict(cache_dir='work_dirs/ddeseg_synthetic/memory_cache')
 env_cfg = dict(dist_cfg=dict(backend='gloo'), mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import glob
 import json
 import os
 import os.path as osp
@@ -166,6 +167,9 @@ def stage_train(cfg) -> dict:
     runner.train()
     with open(osp.join(cfg.work_dir, "last_checkpoint")) as f:
         ckpt = f.read().strip()
+    best = sorted(glob.glob(osp.join(cfg.work_dir, "best_*.pth")), key=osp.getmtime)
+    if best:  # CheckpointHook(save_best=...) on the val split: model selection never looks at test
+        ckpt = best[-1]
     return dict(checkpoint=ckpt, seg_train_s=round(time.time() - t0, 1), seg_iters=runner.iter)
 
 

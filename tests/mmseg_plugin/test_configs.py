@@ -101,6 +101,7 @@ def test_synthetic_model_builds_and_runs(tmp_path):
     cfg = Config.fromfile(os.path.join(REPO, "configs", "ddeseg_synthetic.py"))
     model_cfg = cfg.model.to_dict()
     model_cfg["semantic_memory_path"] = str(tmp_path / "mem.pth")
+    model_cfg["net"]["audio"]["checkpoint"] = None  # the stage-1 encoder of tools/run_pipeline.py
     model = MODELS.build(model_cfg)
     c, d = model.net.memory.num_classes, model.net.audio_dim
     SemanticMemory.build(

@@ -26,7 +26,7 @@ data_root = {root!r}
 train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root, generator={gen!r}))
 val_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root, generator={gen!r}))
 test_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root, generator={gen!r}))
-model = dict(net=dict(derivation=dict(num_neighbors=2)))
+model = dict(net=dict(derivation=dict(num_neighbors=2), audio=dict(checkpoint=None)))
 audio_classifier = dict(batch_size=4)
 memory_builder = dict(chunk_size=8, batch_size=4)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))

@@ -1,5 +1,5 @@
-# Short iteration-based schedule for the synthetic CPU run: same optimizer recipe as the paper (AdamW, no decay on
-# norms/biases, linear warm-up then cosine to eta_min) with a larger lr for the tiny from-scratch model.
+# Iteration-based schedule for the synthetic CPU run (300 iterations of batch 8, ~1 min on 2 idle cores): the paper's
+# optimizer recipe (AdamW, no decay on norms/biases, linear warm-up then cosine to eta_min) with a larger lr for the tiny from-scratch model.
 max_iters = 300
 val_interval = 150
 optim_wrapper = dict(
