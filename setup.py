@@ -4,6 +4,7 @@ Core install (``pip install ddeseg-layers``) carries only what ``ddeseg_layers``
 plugin needs the ``[mmseg]`` extra; mmcv 2.1.0 has no PyPI wheel and must be compiled with its CPU ops,
 which ``tools/setup_env.sh`` does once and caches (see docs/getting_started.md).
 """
+
 import os
 
 from setuptools import find_packages, setup

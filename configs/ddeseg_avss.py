@@ -1,27 +1,29 @@
 # DDESeg (Trans. = MiT-B5 + HTSAT), Table 1 (AVS-Semantic): paper J&F / J / F = 67.9 / 63.4 / 72.3.
 # Paper schedule (AdamW 1e-4, wd 0.05, 2-epoch warm-up + cosine to 4e-5, 150 epochs); selection on val.
 _base_ = [
-    './_base_/models/ddeseg_mitb5_htsat.py',
-    './_base_/datasets/avss.py',
-    './_base_/schedules/adamw_cosine_150e.py',
-    './_base_/default_runtime.py',
+    "./_base_/models/ddeseg_mitb5_htsat.py",
+    "./_base_/datasets/avss.py",
+    "./_base_/schedules/adamw_cosine_150e.py",
+    "./_base_/default_runtime.py",
 ]
 num_classes = 71
-data_root = 'data/AVSBench-semantic'
+data_root = "data/AVSBench-semantic"
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))
-work_dir = 'work_dirs/ddeseg_avss'
-semantic_memory_path = 'work_dirs/ddeseg_avss/semantic_memory.pth'
+work_dir = "work_dirs/ddeseg_avss"
+semantic_memory_path = "work_dirs/ddeseg_avss/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
-        encoder='mit_b5',
-        audio=dict(type='htsat', frozen=True, checkpoint='checkpoints/HTSAT_AudioSet_Saved_1.ckpt'),
+        encoder="mit_b5",
+        audio=dict(type="htsat", frozen=True, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt"),
         memory=dict(num_classes=71, num_reps=5, dim=768),
-        pretrained=dict(encoder='checkpoints/mit_b5.pth'),
+        pretrained=dict(encoder="checkpoints/mit_b5.pth"),
     ),
 )
 # Stage 1 (tools/run_pipeline.py): fine-tune the audio encoder on frame labels derived from the masks.
-audio_classifier = dict(model=dict(audio=dict(type='htsat', frozen=False, checkpoint='checkpoints/HTSAT_AudioSet_Saved_1.ckpt')))
-memory_builder = dict(cache_dir='work_dirs/ddeseg_avss/memory_cache')
+audio_classifier = dict(
+    model=dict(audio=dict(type="htsat", frozen=False, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt"))
+)
+memory_builder = dict(cache_dir="work_dirs/ddeseg_avss/memory_cache")

@@ -5,42 +5,43 @@
 # Deliberate difference: model selection on the VAL split. The official code selects its best checkpoint on the test
 # split (its reported best mIoU 55.15 / F 68.0 at epoch 21 is a dataset-level number picked on test); we never do.
 _base_ = [
-    './_base_/models/ddeseg_mitb5_htsat.py',
-    './_base_/datasets/ddeseg_official_avss.py',
-    './_base_/schedules/adamw_cosine_150e.py',
-    './_base_/default_runtime.py',
+    "./_base_/models/ddeseg_mitb5_htsat.py",
+    "./_base_/datasets/ddeseg_official_avss.py",
+    "./_base_/schedules/adamw_cosine_150e.py",
+    "./_base_/default_runtime.py",
 ]
-data_root = 'data/AVSS-ddeseg'
+data_root = "data/AVSS-ddeseg"
 audio_sample_rate = 22050
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAVSAnnotations'),
-    dict(type='LoadAudioWindow', sample_rate=audio_sample_rate),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackAVSInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSAnnotations"),
+    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="Resize", scale=(224, 224), keep_ratio=False),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="PhotoMetricDistortion"),
+    dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAVSAnnotations'),
-    dict(type='LoadAudioWindow', sample_rate=audio_sample_rate),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='PackAVSInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSAnnotations"),
+    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="Resize", scale=(224, 224), keep_ratio=False),
+    dict(type="PackAVSInputs"),
 ]
 train_dataloader = dict(batch_size=50, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
-work_dir = 'work_dirs/ddeseg_official_avss'
+work_dir = "work_dirs/ddeseg_official_avss"
 semantic_memory_path = None  # the official bank is loaded through net.pretrained.memory
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
-        variant='official',
-        audio=dict(type='htsat', variant='official', frozen=True,
-                   checkpoint='checkpoints/HTSAT_AudioSet_Saved_1_clean.ckpt'),
+        variant="official",
+        audio=dict(
+            type="htsat", variant="official", frozen=True, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1_clean.ckpt"
+        ),
         elimination=dict(_delete_=True),
-        pretrained=dict(encoder='checkpoints/mit_b5.pth', memory='checkpoints/1s_k5_feabank.npy'),
+        pretrained=dict(encoder="checkpoints/mit_b5.pth", memory="checkpoints/1s_k5_feabank.npy"),
     ),
 )
 # official losses (field notes §1.8): CE x5 + Dice x5 + IoU x2 (as the paper's eq. 18 for semantic tasks)

@@ -3,24 +3,24 @@
 # classes on textured backgrounds, class-specific sound families, multi-source mixtures, off-screen sounds, silent
 # on-screen objects) and reads it with the real AVSS loader. Tiny MiT + tiny HTSAT, 64 x 64 frames, 1-s audio at 16 kHz.
 _base_ = [
-    './_base_/models/ddeseg_synthetic_tiny.py',
-    './_base_/datasets/synthetic.py',
-    './_base_/schedules/synthetic_iters.py',
-    './_base_/default_runtime.py',
+    "./_base_/models/ddeseg_synthetic_tiny.py",
+    "./_base_/datasets/synthetic.py",
+    "./_base_/schedules/synthetic_iters.py",
+    "./_base_/default_runtime.py",
 ]
-data_root = 'data/synthetic'
+data_root = "data/synthetic"
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))
-work_dir = 'work_dirs/ddeseg_synthetic'
-semantic_memory_path = 'work_dirs/ddeseg_synthetic/semantic_memory.pth'
+work_dir = "work_dirs/ddeseg_synthetic"
+semantic_memory_path = "work_dirs/ddeseg_synthetic/semantic_memory.pth"
 # DDESeg uses the stage-1 encoder, the one the memory was built from (run tools/run_pipeline.py, or its stages 0-2 with
 # `--stop-after memory`, before `mim train mmseg configs/ddeseg_synthetic.py`)
 model = dict(
     semantic_memory_path=semantic_memory_path,
-    net=dict(audio=dict(checkpoint='work_dirs/ddeseg_synthetic/audio_encoder.pth')),
+    net=dict(audio=dict(checkpoint="work_dirs/ddeseg_synthetic/audio_encoder.pth")),
 )
-audio_classifier = dict(work_dir='work_dirs/ddeseg_synthetic/audio_encoder')
-memory_builder = dict(cache_dir='work_dirs/ddeseg_synthetic/memory_cache')
-env_cfg = dict(dist_cfg=dict(backend='gloo'), mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0))
-default_hooks = dict(visualization=dict(type='SegVisualizationHook', draw=False))
+audio_classifier = dict(work_dir="work_dirs/ddeseg_synthetic/audio_encoder")
+memory_builder = dict(cache_dir="work_dirs/ddeseg_synthetic/memory_cache")
+env_cfg = dict(dist_cfg=dict(backend="gloo"), mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0))
+default_hooks = dict(visualization=dict(type="SegVisualizationHook", draw=False))

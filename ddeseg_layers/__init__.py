@@ -3,6 +3,7 @@
 Never imports mmengine / mmcv / mmseg. Public names are resolved lazily (importing the package is cheap and
 does not pull in timm or torchaudio until a name that needs them is used).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -7,6 +7,7 @@
   ``strict=False``: callers that deliberately skip keys say which ones with ``ignore``/``allow_missing``
   patterns, and those keys are reported back.
 """
+
 from __future__ import annotations
 
 import fnmatch

@@ -6,6 +6,7 @@ which backends are available on this machine and, for each one that is not, why.
 Never imports mmengine/mmcv/mmseg as a module of ``ddeseg_layers``: the plugin stack is only probed through
 package metadata, so the report works with and without the extra.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,18 @@ def collect() -> dict:
         "cuda_device": torch.cuda.get_device_name(0) if cuda else None,
         "packages": {
             name: _dist_version(name)
-            for name in ("torchaudio", "torchvision", "triton", "timm", "scikit-learn", "numpy", "soundfile",
-                         "mmengine", "mmcv", "mmsegmentation")
+            for name in (
+                "torchaudio",
+                "torchvision",
+                "triton",
+                "timm",
+                "scikit-learn",
+                "numpy",
+                "soundfile",
+                "mmengine",
+                "mmcv",
+                "mmsegmentation",
+            )
         },
         "mmseg_plugin_extra": all(_dist_version(n) for n in ("mmengine", "mmcv", "mmsegmentation")),
         "ops": dispatch.report(),

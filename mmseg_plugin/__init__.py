@@ -4,6 +4,7 @@ with MMSegmentation 1.x. Depends on ddeseg_layers, never the reverse.
 Import-time version-window check (as mmpretrain does) so an incompatible stack fails with an actionable
 message instead of a confusing error deep inside mmcv or mmseg.
 """
+
 from __future__ import annotations
 
 from packaging.version import Version
@@ -16,7 +17,9 @@ _WINDOWS = {
     "mmcv": ("2.0.0rc4", "2.2.0"),
     "mmseg": ("1.2.0", "1.3.0"),
 }
-_INSTALL_HINT = "Install the supported stack with `bash tools/setup_env.sh --extras mmseg,dev` (docs/getting_started.md)."
+_INSTALL_HINT = (
+    "Install the supported stack with `bash tools/setup_env.sh --extras mmseg,dev` (docs/getting_started.md)."
+)
 
 
 def _check_versions() -> None:

@@ -2,6 +2,7 @@
 
 Submodules are listed explicitly; a failing import is an error (no silent allow-failed imports).
 """
+
 import importlib
 
 _MODULES = (

@@ -1,4 +1,5 @@
 """The declared dependency pins agree with the plugin's import-time version window."""
+
 import ast
 import os
 

@@ -1,16 +1,16 @@
 # Runtime shared by every DDESeg config (mmengine / MMSegmentation 1.x).
 # custom_imports makes `mim train mmseg CONFIG` / `mim test mmseg CONFIG --checkpoint ...` import the plugin, which
 # registers the AVS datasets, transforms, models, losses, metric and hooks (and installs the resume fix).
-custom_imports = dict(imports=['mmseg_plugin'], allow_failed_imports=False)
-default_scope = 'mmseg'
+custom_imports = dict(imports=["mmseg_plugin"], allow_failed_imports=False)
+default_scope = "mmseg"
 env_cfg = dict(
     cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+    dist_cfg=dict(backend="nccl"),
 )
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_level = 'INFO'
+vis_backends = [dict(type="LocalVisBackend")]
+visualizer = dict(type="SegLocalVisualizer", vis_backends=vis_backends, name="visualizer")
+log_level = "INFO"
 load_from = None
 resume = False
 tta_model = None
@@ -20,6 +20,6 @@ find_unused_parameters = True
 # DDESegRunTrustHook: lets `resume` read the run's own checkpoints (torch>=2.6 weights_only, see docs/training.md).
 # SemanticMemoryCheckHook: refuses to start with a missing or mismatched semantic memory.
 custom_hooks = [
-    dict(type='DDESegRunTrustHook'),
-    dict(type='SemanticMemoryCheckHook'),
+    dict(type="DDESegRunTrustHook"),
+    dict(type="SemanticMemoryCheckHook"),
 ]

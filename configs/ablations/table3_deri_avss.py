@@ -1,8 +1,8 @@
 # Table 3 ablation on AVSS: Deri.: DDM Step 2 only (eqs. 5-8), no Step 3, no DEM. Paper J&F / J / F = 62.60 / 57.14 / 68.06.
-_base_ = ['../ddeseg_avss.py']
-work_dir = 'work_dirs/table3_deri_avss'
+_base_ = ["../ddeseg_avss.py"]
+work_dir = "work_dirs/table3_deri_avss"
 model = dict(
-    semantic_memory_path=work_dir + '/semantic_memory.pth',
-    net=dict(derivation=dict(enabled=True, step3=False), elimination=dict(scheme='none')),
+    semantic_memory_path=work_dir + "/semantic_memory.pth",
+    net=dict(derivation=dict(enabled=True, step3=False), elimination=dict(scheme="none")),
 )
-memory_builder = dict(cache_dir=work_dir + '/memory_cache')
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

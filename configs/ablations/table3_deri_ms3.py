@@ -1,8 +1,8 @@
 # Table 3 ablation on MS3: Deri.: DDM Step 2 only (eqs. 5-8), no Step 3, no DEM. Paper J&F / J / F = 71.51 / 65.20 / 77.81.
-_base_ = ['../ddeseg_ms3.py']
-work_dir = 'work_dirs/table3_deri_ms3'
+_base_ = ["../ddeseg_ms3.py"]
+work_dir = "work_dirs/table3_deri_ms3"
 model = dict(
-    semantic_memory_path=work_dir + '/semantic_memory.pth',
-    net=dict(derivation=dict(enabled=True, step3=False), elimination=dict(scheme='none')),
+    semantic_memory_path=work_dir + "/semantic_memory.pth",
+    net=dict(derivation=dict(enabled=True, step3=False), elimination=dict(scheme="none")),
 )
-memory_builder = dict(cache_dir=work_dir + '/memory_cache')
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

@@ -1,8 +1,8 @@
 # Table 4 elimination design on AVSS: GS+CA+FC+Sigmoid (scheme 5, = the full model). Paper J&F / J / F = 67.9 / 63.4 / 72.3.
-_base_ = ['../ddeseg_avss.py']
-work_dir = 'work_dirs/table4_gs_avss'
+_base_ = ["../ddeseg_avss.py"]
+work_dir = "work_dirs/table4_gs_avss"
 model = dict(
-    semantic_memory_path=work_dir + '/semantic_memory.pth',
-    net=dict(elimination=dict(scheme='gs')),
+    semantic_memory_path=work_dir + "/semantic_memory.pth",
+    net=dict(elimination=dict(scheme="gs")),
 )
-memory_builder = dict(cache_dir=work_dir + '/memory_cache')
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

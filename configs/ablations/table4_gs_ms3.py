@@ -1,8 +1,8 @@
 # Table 4 elimination design on MS3: GS+CA+FC+Sigmoid (scheme 5, = the full model). Paper J&F / J / F = 77.9 / 72.3 / 83.4.
-_base_ = ['../ddeseg_ms3.py']
-work_dir = 'work_dirs/table4_gs_ms3'
+_base_ = ["../ddeseg_ms3.py"]
+work_dir = "work_dirs/table4_gs_ms3"
 model = dict(
-    semantic_memory_path=work_dir + '/semantic_memory.pth',
-    net=dict(elimination=dict(scheme='gs')),
+    semantic_memory_path=work_dir + "/semantic_memory.pth",
+    net=dict(elimination=dict(scheme="gs")),
 )
-memory_builder = dict(cache_dir=work_dir + '/memory_cache')
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

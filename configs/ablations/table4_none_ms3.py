@@ -1,8 +1,8 @@
 # Table 4 elimination design on MS3: wo/Elimination (scheme 1). Paper J&F / J / F = 73.4 / 67.5 / 79.3.
-_base_ = ['../ddeseg_ms3.py']
-work_dir = 'work_dirs/table4_none_ms3'
+_base_ = ["../ddeseg_ms3.py"]
+work_dir = "work_dirs/table4_none_ms3"
 model = dict(
-    semantic_memory_path=work_dir + '/semantic_memory.pth',
-    net=dict(elimination=dict(scheme='none')),
+    semantic_memory_path=work_dir + "/semantic_memory.pth",
+    net=dict(elimination=dict(scheme="none")),
 )
-memory_builder = dict(cache_dir=work_dir + '/memory_cache')
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

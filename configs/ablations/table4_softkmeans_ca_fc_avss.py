@@ -1,8 +1,8 @@
 # Table 4 elimination design on AVSS: SK+CA+FC+Sigmoid (scheme 4). Paper J&F / J / F = 66.5 / 62.1 / 70.9.
-_base_ = ['../ddeseg_avss.py']
-work_dir = 'work_dirs/table4_softkmeans_ca_fc_avss'
+_base_ = ["../ddeseg_avss.py"]
+work_dir = "work_dirs/table4_softkmeans_ca_fc_avss"
 model = dict(
-    semantic_memory_path=work_dir + '/semantic_memory.pth',
-    net=dict(elimination=dict(scheme='softkmeans_ca_fc')),
+    semantic_memory_path=work_dir + "/semantic_memory.pth",
+    net=dict(elimination=dict(scheme="softkmeans_ca_fc")),
 )
-memory_builder = dict(cache_dir=work_dir + '/memory_cache')
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

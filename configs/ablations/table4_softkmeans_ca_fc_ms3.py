@@ -1,8 +1,8 @@
 # Table 4 elimination design on MS3: SK+CA+FC+Sigmoid (scheme 4). Paper J&F / J / F = 74.8 / 69.0 / 80.6.
-_base_ = ['../ddeseg_ms3.py']
-work_dir = 'work_dirs/table4_softkmeans_ca_fc_ms3'
+_base_ = ["../ddeseg_ms3.py"]
+work_dir = "work_dirs/table4_softkmeans_ca_fc_ms3"
 model = dict(
-    semantic_memory_path=work_dir + '/semantic_memory.pth',
-    net=dict(elimination=dict(scheme='softkmeans_ca_fc')),
+    semantic_memory_path=work_dir + "/semantic_memory.pth",
+    net=dict(elimination=dict(scheme="softkmeans_ca_fc")),
 )
-memory_builder = dict(cache_dir=work_dir + '/memory_cache')
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

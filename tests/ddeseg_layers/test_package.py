@@ -1,4 +1,5 @@
 """Package-level properties: the layers never need the OpenMMLab stack, and the info report works."""
+
 import json
 import os
 import subprocess

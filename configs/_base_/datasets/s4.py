@@ -1,46 +1,46 @@
 # AVSBench-object S4 (single source), official layout under `data_root` (s4_meta_data.csv, s4_data/...).
 # Binary masks; train has one labelled frame per clip (frame 1), val/test five; 16 kHz wav. Selection on val.
-dataset_type = 'AVSObjectS4Dataset'
-data_root = 'data/AVSBench-object/Single-source'
+dataset_type = "AVSObjectS4Dataset"
+data_root = "data/AVSBench-object/Single-source"
 crop_size = (224, 224)
 audio_sample_rate = 32000  # HTSAT; VGGish configs override with 16000
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAVSAnnotations'),
-    dict(type='LoadAudioWindow', sample_rate=audio_sample_rate),
-    dict(type='Resize', scale=crop_size, keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackAVSInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSAnnotations"),
+    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="Resize", scale=crop_size, keep_ratio=False),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="PhotoMetricDistortion"),
+    dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAVSAnnotations'),
-    dict(type='LoadAudioWindow', sample_rate=audio_sample_rate),
-    dict(type='Resize', scale=crop_size, keep_ratio=False),
-    dict(type='PackAVSInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSAnnotations"),
+    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="Resize", scale=crop_size, keep_ratio=False),
+    dict(type="PackAVSInputs"),
 ]
 train_dataloader = dict(
     batch_size=16,  # per GPU; the official run used 50 per process on 2 GPUs (field notes §1.9)
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
+    sampler=dict(type="DefaultSampler", shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, split="train", pipeline=train_pipeline),
 )
 val_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline, test_mode=True),
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split="val", pipeline=test_pipeline, test_mode=True),
 )
 test_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline, test_mode=True),
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split="test", pipeline=test_pipeline, test_mode=True),
 )
 # AVSMetric: per-frame AVSBench J/F (default, batch-size independent) and the dataset-level CAVP/DDESeg numbers.
-val_evaluator = dict(type='AVSMetric', mode='avsbench', report=('avsbench', 'dataset'), binary_score='probabilities')
+val_evaluator = dict(type="AVSMetric", mode="avsbench", report=("avsbench", "dataset"), binary_score="probabilities")
 test_evaluator = val_evaluator

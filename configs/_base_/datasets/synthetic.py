@@ -1,41 +1,41 @@
 # Built-in synthetic AV dataset (AVSS layout, generated from a seed into `data_root` on first use; see
 # mmseg_plugin.datasets AVSSyntheticDataset). 64 x 64 frames, 1-s audio windows at 16 kHz, selection on val.
-dataset_type = 'AVSSyntheticDataset'
-data_root = 'data/synthetic'
+dataset_type = "AVSSyntheticDataset"
+data_root = "data/synthetic"
 crop_size = (64, 64)
 audio_sample_rate = 16000
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAVSAnnotations'),
-    dict(type='LoadAudioWindow', sample_rate=audio_sample_rate),
-    dict(type='Resize', scale=crop_size, keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackAVSInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSAnnotations"),
+    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="Resize", scale=crop_size, keep_ratio=False),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAVSAnnotations'),
-    dict(type='LoadAudioWindow', sample_rate=audio_sample_rate),
-    dict(type='Resize', scale=crop_size, keep_ratio=False),
-    dict(type='PackAVSInputs'),
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSAnnotations"),
+    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="Resize", scale=crop_size, keep_ratio=False),
+    dict(type="PackAVSInputs"),
 ]
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, seed=0, split='train', pipeline=train_pipeline),
+    sampler=dict(type="InfiniteSampler", shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, seed=0, split="train", pipeline=train_pipeline),
 )
 val_dataloader = dict(
     batch_size=8,
     num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, seed=0, split='val', pipeline=test_pipeline, test_mode=True),
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, seed=0, split="val", pipeline=test_pipeline, test_mode=True),
 )
 test_dataloader = dict(
     batch_size=8,
     num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, seed=0, split='test', pipeline=test_pipeline, test_mode=True),
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, seed=0, split="test", pipeline=test_pipeline, test_mode=True),
 )
-val_evaluator = dict(type='AVSMetric', mode='avsbench', report=('avsbench', 'dataset'), binary_score='probabilities')
+val_evaluator = dict(type="AVSMetric", mode="avsbench", report=("avsbench", "dataset"), binary_score="probabilities")
 test_evaluator = val_evaluator

@@ -1,21 +1,45 @@
 # DDESeg for the binary AVSBench-object tasks (S4 / MS3): one sigmoid channel, Dice + BCE + IoU (5 / 5 / 2).
 # The semantic memory is built over the 23 S4 categories (single-source S4 training frames, category from
 # s4_meta_data.csv), the only class labels the object task has.
-_base_ = ['./ddeseg_mitb5_htsat.py']
+_base_ = ["./ddeseg_mitb5_htsat.py"]
 num_classes = 1
 memory_classes = 23
-semantic_memory_path = 'work_dirs/semantic_memory/s4_htsat.pth'
+semantic_memory_path = "work_dirs/semantic_memory/s4_htsat.pth"
 model = dict(
-    task='binary',
+    task="binary",
     semantic_memory_path=semantic_memory_path,
     net=dict(num_classes=1, memory=dict(num_classes=memory_classes, num_reps=5, dim=768)),
     losses=[
-        dict(type='AVSDiceLoss', loss_weight=5.0, loss_name='loss_dice'),
-        dict(type='AVSBCELoss', loss_weight=5.0, loss_name='loss_bce'),
-        dict(type='AVSIoULoss', loss_weight=2.0, loss_name='loss_iou'),
+        dict(type="AVSDiceLoss", loss_weight=5.0, loss_name="loss_dice"),
+        dict(type="AVSBCELoss", loss_weight=5.0, loss_name="loss_bce"),
+        dict(type="AVSIoULoss", loss_weight=2.0, loss_name="loss_iou"),
     ],
 )
-memory_builder = dict(cache_dir='work_dirs/semantic_memory/cache_s4_htsat', category_key='category')
+memory_builder = dict(cache_dir="work_dirs/semantic_memory/cache_s4_htsat", category_key="category")
 # the 23 S4 categories (field notes §2); stage-1 targets of the binary tasks come from each frame's category
-s4_categories = ['ambulance_siren', 'baby_laughter', 'cap_gun_shooting', 'cat_meowing', 'chainsawing_trees', 'coyote_howling', 'dog_barking', 'driving_buses', 'female_singing', 'helicopter', 'horse_clip-clop', 'lawn_mowing', 'lions_roaring', 'male_speech', 'mynah_bird_singing', 'playing_acoustic_guitar', 'playing_glockenspiel', 'playing_piano', 'playing_tabla', 'playing_ukulele', 'playing_violin', 'race_car', 'typing_on_computer_keyboard']
-audio_classifier = dict(model=dict(num_classes=None, class_names=s4_categories, category_key='category'))
+s4_categories = [
+    "ambulance_siren",
+    "baby_laughter",
+    "cap_gun_shooting",
+    "cat_meowing",
+    "chainsawing_trees",
+    "coyote_howling",
+    "dog_barking",
+    "driving_buses",
+    "female_singing",
+    "helicopter",
+    "horse_clip-clop",
+    "lawn_mowing",
+    "lions_roaring",
+    "male_speech",
+    "mynah_bird_singing",
+    "playing_acoustic_guitar",
+    "playing_glockenspiel",
+    "playing_piano",
+    "playing_tabla",
+    "playing_ukulele",
+    "playing_violin",
+    "race_car",
+    "typing_on_computer_keyboard",
+]
+audio_classifier = dict(model=dict(num_classes=None, class_names=s4_categories, category_key="category"))

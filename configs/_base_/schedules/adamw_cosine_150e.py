@@ -5,26 +5,34 @@
 # here the cosine runs over epochs 2-150 after the warm-up (the lr curves differ by < 1.4% of lr after the warm-up).
 max_epochs = 150
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
+    type="OptimWrapper",
+    optimizer=dict(type="AdamW", lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
 )
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 2, eta_min=4e-5, by_epoch=True, begin=2, end=max_epochs,
-         convert_to_iter_based=True),
+    dict(type="LinearLR", start_factor=1e-6, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),
+    dict(
+        type="CosineAnnealingLR",
+        T_max=max_epochs - 2,
+        eta_min=4e-5,
+        by_epoch=True,
+        begin=2,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    ),
 ]
 log_processor = dict(by_epoch=True)
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=1)
+val_cfg = dict(type="ValLoop")
+test_cfg = dict(type="TestLoop")
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
-    param_scheduler=dict(type='ParamSchedulerHook'),
+    timer=dict(type="IterTimerHook"),
+    logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=True),
+    param_scheduler=dict(type="ParamSchedulerHook"),
     # best checkpoint by the val split's J&F (AVSMetric main key 'J&F', per-frame AVSBench convention), never the test split
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=2, save_best='J&F',
-                    rule='greater'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'),
+    checkpoint=dict(
+        type="CheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=2, save_best="J&F", rule="greater"
+    ),
+    sampler_seed=dict(type="DistSamplerSeedHook"),
+    visualization=dict(type="SegVisualizationHook"),
 )
