@@ -9,7 +9,10 @@ env_cfg = dict(
     dist_cfg=dict(backend="nccl"),
 )
 vis_backends = [dict(type="LocalVisBackend")]
-visualizer = dict(type="SegLocalVisualizer", vis_backends=vis_backends, name="visualizer")
+# No fixed `name`: mmengine's visualizers are per-name singletons, so a fixed name made a second Runner in the same
+# process (tools/run_pipeline.py runs the audio-encoder and DDESeg runs back to back) write its scalars into the first
+# run's vis_data. Without it each Runner names its visualizer after its own (timestamped) experiment.
+visualizer = dict(type="SegLocalVisualizer", vis_backends=vis_backends)
 log_level = "INFO"
 load_from = None
 resume = False
