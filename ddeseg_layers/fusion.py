@@ -24,7 +24,6 @@ va_cros_interaction.*``: 8 C^2 + 10 C + 1.
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import torch
@@ -33,36 +32,7 @@ from torch import nn
 
 from .attention import MultiHeadCrossAttention, sdpa_heads
 from .elimination import OfficialCrossModalInteraction, OfficialGumbelClustering, official_token_weights
-
-
-class DWConv(nn.Module):
-    """3x3 depth-wise conv on a token sequence (MiT Mix-FFN). Parameter ``dwconv``."""
-
-    def __init__(self, dim: int, *, device=None, dtype=None) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, bias=True, groups=dim, device=device, dtype=dtype)
-
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        n, length, c = x.shape
-        x = x.transpose(1, 2).reshape(n, c, hw[0], hw[1])
-        return self.dwconv(x).flatten(2).transpose(1, 2)
-
-
-class MixFFN(nn.Module):
-    """MiT Mix-FFN: fc1 -> DWConv3x3 -> GELU -> fc2. Parameters ``fc1, dwconv.dwconv, fc2``."""
-
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0, *, device=None, dtype=None) -> None:
-        super().__init__()
-        dd = {"device": device, "dtype": dtype}
-        self.fc1 = nn.Linear(dim, hidden, **dd)
-        self.dwconv = DWConv(hidden, **dd)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim, **dd)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        x = self.drop(self.act(self.dwconv(self.fc1(x), hw)))
-        return self.drop(self.fc2(x))
+from .mit_blocks import MixFFN, init_mit_weights
 
 
 class AudioEfficientAttention(nn.Module):
@@ -153,7 +123,7 @@ class AudioQueryFusionBlock(nn.Module):
         self.cross_attn = MultiHeadCrossAttention(dim, num_heads, qkv_bias=qkv_bias, **dd)
         self.norm_tokens = nn.LayerNorm(dim, eps=norm_eps, **dd)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.apply(_init_mit)
+        self.apply(init_mit_weights)
 
     def forward(
         self,
@@ -179,22 +149,6 @@ class AudioQueryFusionBlock(nn.Module):
         visual = visual + self.drop_path(self.attn(x, hw, extra))  # SR conv + self-attention
         visual = visual + self.drop_path(self.mlp(self.norm2(visual), hw))  # Mix-FFN
         return (visual, tokens) if return_tokens else visual
-
-
-def _init_mit(m: nn.Module) -> None:
-    """NVlabs SegFormer initialisation."""
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.Conv2d):
-        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-        nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
 
 
 class OfficialAVAligner(nn.Module):
