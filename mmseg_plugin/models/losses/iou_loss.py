@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Optional
 
 from mmseg.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
-from .utils import check_loss_inputs, region_probs_and_targets, validate_loss_name
+from .utils import SmoothRegionLoss, check_loss_inputs, region_probs_and_targets
 
 __all__ = ["AVSIoULoss", "avs_iou_loss"]
 
@@ -41,7 +41,7 @@ def avs_iou_loss(
 
 
 @MODELS.register_module()
-class AVSIoULoss(nn.Module):
+class AVSIoULoss(SmoothRegionLoss):
     """Registered soft-IoU term of eq. (18).
 
     Args:
@@ -51,6 +51,8 @@ class AVSIoULoss(nn.Module):
         loss_name: key in the log / loss dict; must start with ``loss_``.
     """
 
+    _loss_fn = staticmethod(avs_iou_loss)
+
     def __init__(
         self,
         loss_weight: float = 2.0,
@@ -58,26 +60,4 @@ class AVSIoULoss(nn.Module):
         ignore_index: Optional[int] = 255,
         loss_name: str = "loss_iou",
     ) -> None:
-        super().__init__()
-        self.loss_weight = float(loss_weight)
-        self.smooth = float(smooth)
-        self.ignore_index = ignore_index
-        self._loss_name = validate_loss_name(type(self).__name__, loss_name)
-
-    def forward(
-        self,
-        pred: Tensor,
-        target: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = None,
-    ) -> Tensor:
-        """pred: logits [B, C, H, W]; target: [B, H, W] int64; weight: optional [B, H, W] -> weighted scalar."""
-        ii = self.ignore_index if ignore_index is None else ignore_index
-        return self.loss_weight * avs_iou_loss(pred, target, ii, self.smooth, weight)
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
-
-    def extra_repr(self) -> str:
-        return f"loss_weight={self.loss_weight}, smooth={self.smooth}, ignore_index={self.ignore_index}"
+        super().__init__(loss_weight, smooth, ignore_index, loss_name)

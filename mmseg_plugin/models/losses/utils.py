@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = ["check_loss_inputs", "pixel_weights", "region_probs_and_targets", "validate_loss_name"]
 
@@ -87,3 +87,43 @@ def region_probs_and_targets(
         probs = torch.softmax(x, dim=1)
         onehot = F.one_hot(safe_target, num_classes=c).permute(0, 3, 1, 2).to(dtype)
     return probs.reshape(b, c, -1) * w, onehot.reshape(b, c, -1) * w
+
+
+class SmoothRegionLoss(nn.Module):
+    """Shared mmseg-style wrapper of the smoothed region losses (Dice, soft IoU) of eq. (18).
+
+    Subclasses set ``_loss_fn(pred, target, ignore_index, smooth, weight) -> Tensor`` and their defaults.
+
+    Args:
+        loss_weight: the term's lambda in eq. (18).
+        smooth: additive smoothing s (official 1e-5).
+        ignore_index: target value excluded from the loss; a value passed to ``forward`` overrides it.
+        loss_name: key in the log / loss dict; must start with ``loss_``.
+    """
+
+    _loss_fn = None
+
+    def __init__(self, loss_weight: float, smooth: float, ignore_index: Optional[int], loss_name: str) -> None:
+        super().__init__()
+        self.loss_weight = float(loss_weight)
+        self.smooth = float(smooth)
+        self.ignore_index = ignore_index
+        self._loss_name = validate_loss_name(type(self).__name__, loss_name)
+
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        weight: Optional[Tensor] = None,
+        ignore_index: Optional[int] = None,
+    ) -> Tensor:
+        """pred: logits [B, C, H, W]; target: [B, H, W] int64; weight: optional [B, H, W] -> weighted scalar."""
+        ii = self.ignore_index if ignore_index is None else ignore_index
+        return self.loss_weight * type(self)._loss_fn(pred, target, ii, self.smooth, weight)
+
+    @property
+    def loss_name(self) -> str:
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        return f"loss_weight={self.loss_weight}, smooth={self.smooth}, ignore_index={self.ignore_index}"
