@@ -1,46 +1,8 @@
 # AVSBench-object MS3 (multiple sources), official layout under `data_root` (ms3_meta_data.csv, ms3_data/...).
-# Binary masks, five labelled frames per clip in every split. Selection on val.
+# Binary masks, five labelled frames per clip in every split. Selection on val. Pipelines, loaders and metric as S4.
+_base_ = ["./s4.py"]
 dataset_type = "AVSObjectMS3Dataset"
 data_root = "data/AVSBench-object/Multi-sources"
-crop_size = (224, 224)
-audio_sample_rate = 32000  # HTSAT; VGGish configs override with 16000
-train_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=crop_size, keep_ratio=False),
-    dict(type="RandomFlip", prob=0.5),
-    dict(type="PhotoMetricDistortion"),
-    dict(type="PackAVSInputs"),
-]
-test_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=crop_size, keep_ratio=False),
-    dict(type="PackAVSInputs"),
-]
-train_dataloader = dict(
-    batch_size=16,  # per GPU; the official run used 50 per process on 2 GPUs (field notes §1.9)
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split="train", pipeline=train_pipeline),
-)
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split="val", pipeline=test_pipeline, test_mode=True),
-)
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split="test", pipeline=test_pipeline, test_mode=True),
-)
-# AVSMetric: per-frame AVSBench J/F (default, batch-size independent) and the dataset-level CAVP/DDESeg numbers.
-val_evaluator = dict(type="AVSMetric", mode="avsbench", report=("avsbench", "dataset"), binary_score="probabilities")
-test_evaluator = val_evaluator
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+test_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))

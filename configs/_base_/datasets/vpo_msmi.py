@@ -1,40 +1,5 @@
-# VPO-MSMI (multiple sources, multiple instances): COCO images + VGGSound audio (CAVP's VPO) under `data_root`; 21 classes + background (22); stereo or
-# mono 3-s audio. VPO has train/test only (CAVP renames val to test): there is no validation split, so VPO leaf configs
-# switch validation off and keep the last checkpoint (no selection on test).
-dataset_type = "VPODataset"
-data_root = "data/VPO"
-crop_size = (224, 224)
-audio_sample_rate = 32000  # HTSAT; VGGish configs override with 16000
-train_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=crop_size, keep_ratio=False),
-    dict(type="RandomFlip", prob=0.5),
-    dict(type="PhotoMetricDistortion"),
-    dict(type="PackAVSInputs"),
-]
-test_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=crop_size, keep_ratio=False),
-    dict(type="PackAVSInputs"),
-]
-train_dataloader = dict(
-    batch_size=16,  # per GPU; the official run used 50 per process on 2 GPUs (field notes §1.9)
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split="train", setting="msmi", pipeline=train_pipeline),
-)
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=False),
-    dataset=dict(
-        type=dataset_type, data_root=data_root, split="test", setting="msmi", pipeline=test_pipeline, test_mode=True
-    ),
-)
-test_evaluator = dict(type="AVSMetric", mode="avsbench", report=("avsbench", "dataset"), binary_score="probabilities")
+# VPO-MSMI (multiple sources, multiple instances): the VPO-SS base (COCO images + VGGSound audio, 21 classes + background, no validation split)
+# with the msmi setting.
+_base_ = ["./vpo_ss.py"]
+train_dataloader = dict(dataset=dict(setting="msmi"))
+test_dataloader = dict(dataset=dict(setting="msmi"))
