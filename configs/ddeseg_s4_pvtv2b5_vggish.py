@@ -1,45 +1,11 @@
 # DDESeg (PVT-v2-B5 + VGGish), Table 1 (AVS-Objects-S4): paper J&F / J / F = 92.0 / 90.3 / 92.2.
-_base_ = [
-    "./_base_/models/ddeseg_mitb5_htsat_binary.py",
-    "./_base_/datasets/s4.py",
-    "./_base_/schedules/adamw_cosine_150e.py",
-    "./_base_/default_runtime.py",
-]
-data_root = "data/AVSBench-object/Single-source"
-# VGGish: 16 kHz input (0.96-s log-mel example of each 1-s window)
-audio_sample_rate = 16000
-train_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=(224, 224), keep_ratio=False),
-    dict(type="RandomFlip", prob=0.5),
-    dict(type="PhotoMetricDistortion"),
-    dict(type="PackAVSInputs"),
-]
-test_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=(224, 224), keep_ratio=False),
-    dict(type="PackAVSInputs"),
-]
-train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
-test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
-val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+# The MiT-B5 + VGGish row (ddeseg_s4_vggish.py) with the visual encoder swapped for PVT-v2-B5 (timm; loads timm's
+# and AVSBench's pvt_v2_b5.pth).
+_base_ = ["./ddeseg_s4_vggish.py"]
 work_dir = "work_dirs/ddeseg_s4_pvtv2b5_vggish"
 semantic_memory_path = "work_dirs/ddeseg_s4_pvtv2b5_vggish/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
-    net=dict(
-        encoder="pvt_v2_b5",
-        audio=dict(type="vggish", frozen=True, checkpoint="checkpoints/vggish-10086976.pth"),
-        memory=dict(num_classes=23, num_reps=5, dim=128),
-        pretrained=dict(encoder="checkpoints/pvt_v2_b5.pth"),
-    ),
-)
-# Stage 1 (tools/run_pipeline.py): fine-tune the audio encoder on frame labels derived from the masks.
-audio_classifier = dict(
-    model=dict(audio=dict(type="vggish", frozen=False, checkpoint="checkpoints/vggish-10086976.pth"))
+    net=dict(encoder="pvt_v2_b5", pretrained=dict(encoder="checkpoints/pvt_v2_b5.pth")),
 )
 memory_builder = dict(cache_dir="work_dirs/ddeseg_s4_pvtv2b5_vggish/memory_cache")

@@ -1,53 +1,9 @@
 # DDESeg (Trans. = MiT-B5 + VGGish), Table 2 (VPO-MS): paper J&F / J / F = 73.62 / 67.01 / 80.23.
-_base_ = [
-    "./_base_/models/ddeseg_mitb5_htsat.py",
-    "./_base_/datasets/vpo_ms.py",
-    "./_base_/schedules/adamw_cosine_150e.py",
-    "./_base_/default_runtime.py",
-]
-num_classes = 22
-data_root = "data/VPO"
-# VPO has no validation split: no validation, keep the last checkpoint (never select on test)
-val_dataloader = None
-val_evaluator = None
-val_cfg = None
-default_hooks = dict(checkpoint=dict(save_best=None))
-# VGGish: 16 kHz input (0.96-s log-mel example of each 1-s window)
-audio_sample_rate = 16000
-train_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=(224, 224), keep_ratio=False),
-    dict(type="RandomFlip", prob=0.5),
-    dict(type="PhotoMetricDistortion"),
-    dict(type="PackAVSInputs"),
-]
-test_pipeline = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=(224, 224), keep_ratio=False),
-    dict(type="PackAVSInputs"),
-]
-train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
-test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+# The VPO-SS row (ddeseg_vpo_ss_vggish.py) on the VPO-MS setting.
+_base_ = ["./ddeseg_vpo_ss_vggish.py"]
+train_dataloader = dict(dataset=dict(setting="ms"))
+test_dataloader = dict(dataset=dict(setting="ms"))
 work_dir = "work_dirs/ddeseg_vpo_ms_vggish"
 semantic_memory_path = "work_dirs/ddeseg_vpo_ms_vggish/semantic_memory.pth"
-model = dict(
-    semantic_memory_path=semantic_memory_path,
-    net=dict(
-        num_classes=num_classes,
-        encoder="mit_b5",
-        audio=dict(type="vggish", frozen=True, checkpoint="checkpoints/vggish-10086976.pth"),
-        memory=dict(num_classes=22, num_reps=5, dim=128),
-        pretrained=dict(encoder="checkpoints/mit_b5.pth"),
-    ),
-)
-# Stage 1 (tools/run_pipeline.py): fine-tune the audio encoder on frame labels derived from the masks.
-audio_classifier = dict(
-    model=dict(
-        audio=dict(type="vggish", frozen=False, checkpoint="checkpoints/vggish-10086976.pth"), num_classes=num_classes
-    )
-)
+model = dict(semantic_memory_path=semantic_memory_path)
 memory_builder = dict(cache_dir="work_dirs/ddeseg_vpo_ms_vggish/memory_cache")

@@ -1,37 +1,9 @@
 # DDESeg (Trans. = MiT-B5 + HTSAT), Table 2 (VPO-MSMI): paper J&F / J / F = 68.39 / 62.11 / 74.67.
-# Paper schedule (AdamW 1e-4, wd 0.05, 2-epoch warm-up + cosine to 4e-5, 150 epochs); selection on val.
-_base_ = [
-    "./_base_/models/ddeseg_mitb5_htsat.py",
-    "./_base_/datasets/vpo_msmi.py",
-    "./_base_/schedules/adamw_cosine_150e.py",
-    "./_base_/default_runtime.py",
-]
-num_classes = 22
-data_root = "data/VPO"
-train_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = dict(dataset=dict(data_root=data_root))
-# VPO has no validation split: no validation, keep the last checkpoint (never select on test)
-val_dataloader = None
-val_evaluator = None
-val_cfg = None
-default_hooks = dict(checkpoint=dict(save_best=None))
+# The VPO-SS row (ddeseg_vpo_ss.py) on the VPO-MSMI setting.
+_base_ = ["./ddeseg_vpo_ss.py"]
+train_dataloader = dict(dataset=dict(setting="msmi"))
+test_dataloader = dict(dataset=dict(setting="msmi"))
 work_dir = "work_dirs/ddeseg_vpo_msmi"
 semantic_memory_path = "work_dirs/ddeseg_vpo_msmi/semantic_memory.pth"
-model = dict(
-    semantic_memory_path=semantic_memory_path,
-    net=dict(
-        num_classes=num_classes,
-        encoder="mit_b5",
-        audio=dict(type="htsat", frozen=True, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt"),
-        memory=dict(num_classes=22, num_reps=5, dim=768),
-        pretrained=dict(encoder="checkpoints/mit_b5.pth"),
-    ),
-)
-# Stage 1 (tools/run_pipeline.py): fine-tune the audio encoder on frame labels derived from the masks.
-audio_classifier = dict(
-    model=dict(
-        audio=dict(type="htsat", frozen=False, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt"),
-        num_classes=num_classes,
-    )
-)
+model = dict(semantic_memory_path=semantic_memory_path)
 memory_builder = dict(cache_dir="work_dirs/ddeseg_vpo_msmi/memory_cache")
