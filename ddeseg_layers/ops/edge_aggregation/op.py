@@ -12,7 +12,9 @@ float32) is saved for the backward (recomputation) and is not differentiable. Do
 by the fused backend.
 
 Backends (dispatch.py): ``triton`` (CUDA, fp32/fp16/bf16, d <= 4096), ``torch`` (factorised, any device and
-floating dtype), ``reference`` (literal, only on request). ``DDESEG_BACKEND=reference|torch|triton`` forces one.
+floating dtype: on CPU the op with its chunked, recomputing CPU kernels; elsewhere plain autograd over
+``edge_aggregate_projected``), ``reference`` (literal, only on request).
+``DDESEG_BACKEND=reference|torch|triton`` forces one.
 """
 
 from __future__ import annotations
@@ -198,7 +200,8 @@ dispatch.register_backend(
         _no_reasons,
         _always_available,
         auto=True,
-        description="factorised PyTorch (project memory once, gather), any device",
+        description="factorised PyTorch (project memory once, gather), any device; "
+        "on CPU chunked with a recomputing backward",
     ),
 )
 dispatch.register_backend(
@@ -302,7 +305,8 @@ def edge_aggregate(
         return edge_aggregate_reference(query, memory, index, weight, bias, score_weight, reduce, entry_mask=entry_mask)
     P = project_memory(memory, weight) if memory_proj is None else memory_proj
     U = project_query(query, weight, bias)
-    if chosen.name == "torch":
+    if chosen.name == "torch" and U.device.type != "cpu":
         return edge_aggregate_projected(P, U, index, score_weight, reduce, entry_mask)
+    # triton on CUDA; torch on CPU: the op's chunked CPU kernels (projected_forward_with_stats / projected_backward)
     out, _ = edge_aggregate_fused(P, U, index, score_weight, entry_mask, reduce)
     return out

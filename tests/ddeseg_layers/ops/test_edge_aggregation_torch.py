@@ -208,3 +208,71 @@ def test_bad_inputs_raise_clear_errors(eh):
         edge_aggregate(base[0], base[1], base[2] + 5, *base[3:], True)
     with pytest.raises(ValueError, match="entry_mask"):
         edge_aggregate(*base, True, entry_mask=torch.ones(3, 2))
+
+
+@pytest.mark.parametrize("reduce", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_chunked_cpu_kernels_do_not_depend_on_chunking(eh, reduce, shape):
+    """The op's CPU kernels walk the queries in cache-sized chunks; 1 query per chunk, a ragged split and a single
+    chunk give the same values, stats and gradients (float64)."""
+    from ddeseg_layers.ops.edge_aggregation.torch_impl import projected_backward, projected_forward_with_stats
+
+    case = eh.cast_case(eh.make_case(*shape, seed=21, with_mask=True), torch.float64, "cpu", False)
+    P = project_memory(case["memory"], case["weight"])
+    U = project_query(case["query"], case["weight"], case["bias"])
+    args = (P, U, case["index"], case["score_weight"], case["entry_mask"])
+    Q, G = case["index"].shape
+    J, d = G * P.shape[1], P.shape[2]
+    row = J * d * 8  # bytes of one query's edges in float64
+    results = []
+    for chunk_bytes in (1, 2 * row + 1, 1 << 30):  # 1 query / 2 queries (ragged when Q is odd) / all at once
+        out, stats = projected_forward_with_stats(*args, reduce, chunk_bytes=chunk_bytes)
+        go = torch.linspace(-1.0, 1.0, out.numel(), dtype=torch.float64).reshape(out.shape)
+        grads = projected_backward(go, out, stats, *args, reduce, chunk_bytes=chunk_bytes)
+        results.append((out, stats, *grads))
+    for other in results[:2]:
+        for a, b in zip(other, results[2]):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    oracle = edge_aggregate_reference(
+        case["query"],
+        case["memory"],
+        case["index"],
+        case["weight"],
+        case["bias"],
+        case["score_weight"],
+        reduce,
+        entry_mask=case["entry_mask"],
+    )
+    torch.testing.assert_close(results[0][0], oracle, rtol=1e-10, atol=1e-10)
+
+
+def test_torch_backend_on_cpu_keeps_no_edge_tensor(eh):
+    """On CPU the torch backend runs the op's chunked kernels: values and gradients equal the float64 reference and
+    autograd keeps nothing of size [Q, J, d] (activation memory O(Q*d + C*R*d))."""
+    Q, C, R, G, d = 12, 3, 40, 1, 24
+    case = eh.make_case(Q, C, R, G, d, seed=22, with_mask=True)
+
+    def torch_backend(*a, entry_mask=None):
+        return edge_aggregate(*a, backend="torch", entry_mask=entry_mask)
+
+    oracle = eh.reference_f64(case, True)
+    got = eh.run_with_grads(torch_backend, eh.cast_case(case, torch.float64, "cpu"), True)
+    torch.testing.assert_close(got[0], oracle[0], rtol=1e-10, atol=1e-10)
+    for k in eh.NAMES:
+        torch.testing.assert_close(got[1][k], oracle[1][k], rtol=1e-9, atol=1e-10, msg=k)
+
+    c = eh.cast_case(case, torch.float32, "cpu")
+    sizes = []
+
+    def pack(t):
+        sizes.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        edge_aggregate(
+            *[c[k] for k in ("query", "memory", "index", "weight", "bias", "score_weight")],
+            True,
+            backend="torch",
+            entry_mask=c["entry_mask"],
+        )
+    assert sizes and max(sizes) <= max(C * R * d, Q * d, d * d) < Q * R * d
