@@ -8,7 +8,8 @@ Q = N*K queries, memory = reps [C, R, d], G = 1, reduce=True); scaled (R up to 1
 Reported per (case, backend, mode): median time (ms), ratio to the reference, saved-activation bytes (what
 autograd keeps for the backward, measured with saved_tensors_hooks), CUDA peak memory above the inputs, and on
 CUDA the fused kernel alone (P, U precomputed): its time, the bytes it reads and writes (gathered P rows, U, w,
-index, output) and the achieved GB/s against the card's peak (H100 SXM 3.35 TB/s, H100 PCIe 2.0 TB/s,
+index, output), the achieved GB/s against the card's peak and, for comparison, the time of the same launchers
+with one program per query (``splits=1``, no J split) (H100 SXM 3.35 TB/s, H100 PCIe 2.0 TB/s,
 H200 4.8 TB/s; by torch.cuda.get_device_name). Gathered rows of P may be served from L2 (C*R*d is small), so
 this is an effective bandwidth of the kernel's logical traffic.
 
@@ -180,6 +181,14 @@ def run_case(case, backend, mode, dtype, device, reps):
             row["kernel_ms"] = kms
             row["kernel_bytes"] = nbytes
             row["kernel_GBps"] = nbytes / (kms * 1e-3) / 1e9
+            # the same launchers with one program per query (no J split): what the split buys
+            from ddeseg_layers.ops.edge_aggregation import triton_kernels
+
+            row["kernel_unsplit_ms"] = time_fn(
+                lambda: triton_kernels.fused_forward(P, U, t["index"], t["score_weight"], None, reduce, splits=1),
+                device,
+                reps,
+            )
     except torch.OutOfMemoryError:
         row["error"] = "out of memory"
     except RuntimeError as exc:  # e.g. a backend refusing the inputs
@@ -193,8 +202,9 @@ def to_markdown(rows, meta) -> str:
     lines = [
         f"device: {meta['device_name']}; torch {meta['torch']}; {meta['date']}",
         "",
-        "| case | dtype | mode | backend | median ms | x ref | saved MB | peak MB | kernel ms | kernel GB/s | % peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| case | dtype | mode | backend | median ms | x ref | saved MB | peak MB | kernel ms | kernel GB/s | % peak "
+        "| unsplit kernel ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def fmt(v, spec):
@@ -202,7 +212,7 @@ def to_markdown(rows, meta) -> str:
 
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['case']} | {r['dtype']} | {r['mode']} | {r['backend']} | {r['error']} ||||||| ")
+            lines.append(f"| {r['case']} | {r['dtype']} | {r['mode']} | {r['backend']} | {r['error']} |||||||| ")
             continue
         mb = {k: (None if r.get(k) is None else r[k] / 2**20) for k in ("saved_bytes", "peak_bytes")}
         pct = None
@@ -212,7 +222,7 @@ def to_markdown(rows, meta) -> str:
             f"| {r['case']} | {r['dtype']} | {r['mode']} | {r['backend']} | {fmt(r['ms'], '.2f')} | "
             f"{fmt(r.get('speedup_vs_reference'), '.1f')} | {fmt(mb['saved_bytes'], '.1f')} | "
             f"{fmt(mb['peak_bytes'], '.1f')} | {fmt(r.get('kernel_ms'), '.3f')} | {fmt(r.get('kernel_GBps'), '.0f')} | "
-            f"{fmt(pct, '.0f')} |"
+            f"{fmt(pct, '.0f')} | {fmt(r.get('kernel_unsplit_ms'), '.3f')} |"
         )
     return "\n".join(lines) + "\n"
 

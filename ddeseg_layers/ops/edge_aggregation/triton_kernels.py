@@ -1,17 +1,28 @@
 """Fused Triton kernels of the edge-feature aggregation (paper eqs. 5-6 / 9-10) and their host launchers.
 
 Inputs are the projected tensors of the factorised form (torch_impl.py): P = memory @ W^T [C, R, d] and
-U = query @ W^T - b [Q, d]; the d x d products stay in cuBLAS. One program per query q then fuses, tile by tile
-over its J = G*R entries (BLOCK_J rows of the full, masked d): the gather P[index[q, j // R], j % R], the
-subtraction, exact-erf GELU, the score s_j = w . e_j, an online softmax over j and the weighted accumulation.
-Nothing of size [Q, J, d] is materialised for reduce=True; reduce=False writes its [Q, J, d] output in a second
-pass over the entries once the softmax max and normaliser are known (two-pass kernel).
+U = query @ W^T - b [Q, d]; the d x d products stay in cuBLAS. The kernels fuse, tile by tile over a query's
+J = G*R entries (BLOCK_J rows of the full, masked d): the gather P[index[q, j // R], j % R], the subtraction,
+exact-erf GELU, the score s_j = w . e_j, an online softmax over j and the weighted accumulation. Nothing of size
+[Q, J, d] is materialised for reduce=True.
 
-Backward by recomputation (one pass, given the softmax stats (max m, normaliser l) and delta = sum_j g_j . out_j):
-    da_j = g_j . e_j,  ds_j = a_j (da_j - delta),  de_j = a_j g_j + ds_j w,  dpre_j = de_j * GELU'(pre_j)
-    dU[q] = -sum_j dpre_j (owned by the program), dw = sum_q dw_part[q] (per-query partials, summed by torch),
+Split J (flash-decoding style): the grid is (Q, NSPLIT); program (q, sp) owns a contiguous run of SPLIT_LEN
+entries (a multiple of BLOCK_J) and keeps a partial softmax state (max m_s, normaliser l_s, accumulator acc_s).
+With few queries and long J (step 3 with many reps: Q = N*K = 250, J = R = 1024) one program per query would
+leave most SMs idle; ``split_plan`` picks NSPLIT so that about ``TARGET_PROGRAMS`` programs run. Forward:
+``_fwd_partial_kernel`` (Q, NSPLIT) -> ``_fwd_combine_kernel`` (Q,) merges m = max m_s, l = sum l_s e^(m_s - m),
+out = sum acc_s e^(m_s - m) / l; reduce=False stores the scores in a [Q, J] fp32 scratch during the partial pass
+and ``_fwd_write_kernel`` (Q, NSPLIT) writes a_j e_j from them.
+
+Backward by recomputation, two passes on the (Q, NSPLIT) grid. ``_bwd_stats_kernel`` recomputes the scores
+(stored), the partial (m_s, l_s) and d_s = sum_j e^(s_j - m_s) (g_j . e_j); ``_bwd_grad_kernel`` merges its
+query's partials into (m, l, delta = sum_j a_j g_j . e_j) and computes
+    a_j = e^(s_j - m) / l,  ds_j = a_j (g_j . e_j - delta),  de_j = a_j g_j + ds_j w,  dpre_j = de_j * GELU'(pre_j)
+    dU[q] = -sum_j dpre_j and dw = sum_j ds_j e_j as per-(query, split) partials summed by torch,
     dP[c, r] += dpre_j: fp32 atomic adds, or, when ``torch.are_deterministic_algorithms_enabled()``, dpre is
     stored per edge ([Q, J, d] fp32) and reduced by a deterministic ``index_put_(accumulate=True)``.
+The backward recomputes its own softmax state rather than reusing the forward's: weights and delta must come from
+the very scores they multiply (one ulp of a score of 1e4 moves e^(s - m) by ~1e-2 relative).
 
 Byte count (reduce=True, forward; s = element size): the literal path writes and re-reads [Q, J, d] several
 times (diff, pre-activation, GELU, weighted edges: >= 8*Q*J*d*s bytes of HBM traffic plus 2*Q*J*d^2 flops); the
@@ -33,6 +44,7 @@ import triton
 import triton.language as tl
 
 MAX_DIM = 4096
+TARGET_PROGRAMS = 1024
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
@@ -62,27 +74,51 @@ def _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK: 
 
 
 @triton.jit
-def _edge_fwd_kernel(
+def _merge_partials(PM, PL, PX, base, NSPLIT, BLOCK_S: tl.constexpr):
+    """Merge the NSPLIT per-split softmax partials of one query (max m_s, normaliser l_s, and a scalar x_s summed
+    with the same weights) -> (m, l, x) with l = sum_s l_s exp(m_s - m); (+inf, 1, 0) when no entry is valid."""
+    offs_s = tl.arange(0, BLOCK_S)
+    s_ok = offs_s < NSPLIT
+    m_s = tl.load(PM + base + offs_s, mask=s_ok, other=float("-inf"))
+    l_s = tl.load(PL + base + offs_s, mask=s_ok, other=0.0)
+    x_s = tl.load(PX + base + offs_s, mask=s_ok, other=0.0)
+    m = tl.max(m_s, axis=0)
+    m_use = tl.where(m == float("-inf"), 0.0, m)
+    scale = tl.exp(m_s - m_use)  # 0 for a split without a valid entry (m_s = -inf)
+    norm = tl.sum(l_s * scale, axis=0)
+    x = tl.sum(x_s * scale, axis=0)
+    nonempty = norm > 0.0
+    return tl.where(nonempty, m, float("inf")), tl.where(nonempty, norm, 1.0), x, m_use
+
+
+@triton.jit
+def _fwd_partial_kernel(
     P,
     U,
     W,
     IDX,
     MASK,
-    OUT,
-    STATS,
     SCORES,
+    PM,
+    PL,
+    PACC,
     J,
     R,
     D,
+    SPLIT_LEN,
+    NSPLIT,
     HAS_MASK: tl.constexpr,
     REDUCE: tl.constexpr,
     BLOCK_J: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    # SCORES: [Q, J] fp32 scratch (reduce=False only). The second pass reads the first pass's scores instead of
-    # recomputing them: with |s| ~ 1e4 a recomputation that rounds differently (other FMA contraction) shifts
-    # exp(s - m) by several ulp(s) ~ 1e-2 relative, which the GPU tests caught.
+    # grid (Q, NSPLIT): program (q, sp) owns entries [sp * SPLIT_LEN, (sp + 1) * SPLIT_LEN) of query q (SPLIT_LEN
+    # is a multiple of BLOCK_J, so tiles never straddle two splits) and writes its partial softmax state: the max
+    # m_s, the normaliser l_s = sum exp(s_j - m_s) and, for reduce=True, acc_s = sum exp(s_j - m_s) e_j.
+    # reduce=False stores the scores in the [Q, J] fp32 scratch SCORES: the write pass reads them instead of
+    # recomputing (with |s| ~ 1e4 a recomputation that rounds differently shifts exp(s - m) by ~1e-2 relative).
     q = tl.program_id(0).to(tl.int64)
+    sp = tl.program_id(1).to(tl.int64)
     offs_j = tl.arange(0, BLOCK_J)
     offs_d = tl.arange(0, BLOCK_D)
     d_ok = offs_d < D
@@ -91,7 +127,9 @@ def _edge_fwd_kernel(
     m_i = tl.full([], float("-inf"), tl.float32)
     l_i = tl.full([], 0.0, tl.float32)
     acc = tl.zeros([BLOCK_D], dtype=tl.float32)
-    for j0 in range(0, J, BLOCK_J):
+    j_lo = sp * SPLIT_LEN
+    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
+    for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
         s = tl.sum(e * w[None, :], axis=1)
@@ -106,25 +144,83 @@ def _edge_fwd_kernel(
         if REDUCE:
             acc = acc * alpha + tl.sum(p[:, None] * e, axis=0)
         m_i = m_new
-    nonempty = l_i > 0.0
-    l_safe = tl.where(nonempty, l_i, 1.0)
-    m_safe = tl.where(nonempty, m_i, float("inf"))
-    tl.store(STATS + 2 * q, m_safe)
-    tl.store(STATS + 2 * q + 1, l_safe)
+    part = q * NSPLIT + sp
+    tl.store(PM + part, m_i)
+    tl.store(PL + part, l_i)
     if REDUCE:
-        tl.store(OUT + q * D + offs_d, (acc / l_safe).to(OUT.dtype.element_ty), mask=d_ok)
-    else:
-        for j0 in range(0, J, BLOCK_J):
-            pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
-            e, cdf = _gelu_parts(pre)
-            s = tl.load(SCORES + q * J + j, mask=j < J, other=float("-inf"))
-            a = tl.exp(tl.where(valid, s - m_safe, float("-inf"))) / l_safe
-            optrs = OUT + (q * J + j)[:, None] * D + offs_d[None, :]
-            tl.store(optrs, (a[:, None] * e).to(OUT.dtype.element_ty), mask=(j < J)[:, None] & d_ok[None, :])
+        tl.store(PACC + part * D + offs_d, acc, mask=d_ok)
 
 
 @triton.jit
-def _edge_bwd_kernel(
+def _fwd_combine_kernel(
+    PM,
+    PL,
+    PACC,
+    OUT,
+    STATS,
+    NSPLIT,
+    D,
+    REDUCE: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    # grid (Q,): merges the NSPLIT partials of query q into the stats (m, l) and, for reduce=True, the output
+    # out = sum_s exp(m_s - m) acc_s / l (a query with no valid entry: (+inf, 1) and zeros)
+    q = tl.program_id(0).to(tl.int64)
+    base = q * NSPLIT
+    m, norm, unused, m_use = _merge_partials(PM, PL, PL, base, NSPLIT, BLOCK_S)
+    tl.store(STATS + 2 * q, m)
+    tl.store(STATS + 2 * q + 1, norm)
+    if REDUCE:
+        offs_d = tl.arange(0, BLOCK_D)
+        d_ok = offs_d < D
+        acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+        for sp in range(0, NSPLIT):
+            m_s = tl.load(PM + base + sp)
+            part = tl.load(PACC + (base + sp) * D + offs_d, mask=d_ok, other=0.0)
+            acc += part * tl.exp(m_s - m_use)
+        tl.store(OUT + q * D + offs_d, (acc / norm).to(OUT.dtype.element_ty), mask=d_ok)
+
+
+@triton.jit
+def _fwd_write_kernel(
+    P,
+    U,
+    IDX,
+    MASK,
+    SCORES,
+    STATS,
+    OUT,
+    J,
+    R,
+    D,
+    SPLIT_LEN,
+    HAS_MASK: tl.constexpr,
+    BLOCK_J: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    # grid (Q, NSPLIT), reduce=False only: weighted edges a_j e_j with a_j = exp(s_j - m) / l from the stored scores
+    q = tl.program_id(0).to(tl.int64)
+    sp = tl.program_id(1).to(tl.int64)
+    offs_j = tl.arange(0, BLOCK_J)
+    offs_d = tl.arange(0, BLOCK_D)
+    d_ok = offs_d < D
+    u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    m = tl.load(STATS + 2 * q)
+    norm = tl.load(STATS + 2 * q + 1)
+    j_lo = sp * SPLIT_LEN
+    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
+    for j0 in range(j_lo, j_hi, BLOCK_J):
+        pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
+        e, cdf = _gelu_parts(pre)
+        s = tl.load(SCORES + q * J + j, mask=j < J, other=float("-inf"))
+        a = tl.exp(tl.where(valid, s - m, float("-inf"))) / norm
+        optrs = OUT + (q * J + j)[:, None] * D + offs_d[None, :]
+        tl.store(optrs, (a[:, None] * e).to(OUT.dtype.element_ty), mask=(j < J)[:, None] & d_ok[None, :])
+
+
+@triton.jit
+def _bwd_stats_kernel(
     GO,
     SCORES,
     P,
@@ -132,23 +228,26 @@ def _edge_bwd_kernel(
     W,
     IDX,
     MASK,
-    DP,
-    DU,
-    DW_PART,
+    PM,
+    PL,
+    PD,
     J,
     R,
     D,
+    SPLIT_LEN,
+    NSPLIT,
     HAS_MASK: tl.constexpr,
     REDUCE: tl.constexpr,
-    ATOMIC: tl.constexpr,
     BLOCK_J: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    # Self-consistent recomputation: a first pass recomputes the scores (kept in the [Q, J] fp32 scratch SCORES),
-    # the softmax max/normaliser and delta = sum_j a_j (g_j . e_j) online; the second pass reads the same scores.
-    # Mixing recomputed scores with the forward's statistics is off by several ulp(s) in exp(s - m), i.e. ~1e-2
-    # relative for |s| ~ 1e4 (caught by the GPU tests).
+    # Backward pass 1, grid (Q, NSPLIT): recomputes the scores of its entries (kept in the [Q, J] fp32 scratch
+    # SCORES for pass 2) and the partial softmax state (m_s, l_s) plus d_s = sum exp(s_j - m_s) (g_j . e_j), so
+    # that pass 2 uses weights and delta = sum_j a_j (g_j . e_j) that are consistent with the scores it reads.
+    # (Mixing recomputed scores with the forward's statistics is off by several ulp(s) in exp(s - m), i.e. ~1e-2
+    # relative for |s| ~ 1e4, caught by the GPU tests.)
     q = tl.program_id(0).to(tl.int64)
+    sp = tl.program_id(1).to(tl.int64)
     offs_j = tl.arange(0, BLOCK_J)
     offs_d = tl.arange(0, BLOCK_D)
     d_ok = offs_d < D
@@ -159,7 +258,9 @@ def _edge_bwd_kernel(
     m_i = tl.full([], float("-inf"), tl.float32)
     l_i = tl.full([], 0.0, tl.float32)
     d_acc = tl.full([], 0.0, tl.float32)
-    for j0 in range(0, J, BLOCK_J):
+    j_lo = sp * SPLIT_LEN
+    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
+    for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
         s = tl.sum(e * w[None, :], axis=1)
@@ -178,13 +279,59 @@ def _edge_bwd_kernel(
         l_i = l_i * alpha + tl.sum(p, axis=0)
         d_acc = d_acc * alpha + tl.sum(p * da, axis=0)
         m_i = m_new
-    nonempty = l_i > 0.0
-    l_i = tl.where(nonempty, l_i, 1.0)
-    m_i = tl.where(nonempty, m_i, float("inf"))
-    delta = d_acc / l_i
+    part = q * NSPLIT + sp
+    tl.store(PM + part, m_i)
+    tl.store(PL + part, l_i)
+    tl.store(PD + part, d_acc)
+
+
+@triton.jit
+def _bwd_grad_kernel(
+    GO,
+    SCORES,
+    P,
+    U,
+    W,
+    IDX,
+    MASK,
+    PM,
+    PL,
+    PD,
+    DP,
+    DU_PART,
+    DW_PART,
+    J,
+    R,
+    D,
+    SPLIT_LEN,
+    NSPLIT,
+    HAS_MASK: tl.constexpr,
+    REDUCE: tl.constexpr,
+    ATOMIC: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_J: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    # Backward pass 2, grid (Q, NSPLIT): every program merges its query's NSPLIT partials (a few scalars) into
+    # (m, l, delta), then for its entries: a_j = exp(s_j - m) / l, ds_j = a_j (g_j . e_j - delta),
+    # dpre_j = (a_j g_j + ds_j w) * GELU'(pre_j); dP[row_j] += dpre_j (fp32 atomics, or a per-edge buffer when
+    # deterministic), and per-(query, split) partials of dU = -sum_j dpre_j and dw = sum_j ds_j e_j.
+    q = tl.program_id(0).to(tl.int64)
+    sp = tl.program_id(1).to(tl.int64)
+    offs_j = tl.arange(0, BLOCK_J)
+    offs_d = tl.arange(0, BLOCK_D)
+    d_ok = offs_d < D
+    u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    w = tl.load(W + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    if REDUCE:
+        go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    m_i, l_i, d_sum, unused = _merge_partials(PM, PL, PD, q * NSPLIT, NSPLIT, BLOCK_S)
+    delta = d_sum / l_i
     du = tl.zeros([BLOCK_D], dtype=tl.float32)
     dw = tl.zeros([BLOCK_D], dtype=tl.float32)
-    for j0 in range(0, J, BLOCK_J):
+    j_lo = sp * SPLIT_LEN
+    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
+    for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
         s = tl.load(SCORES + q * J + j, mask=j < J, other=float("-inf"))
@@ -207,8 +354,9 @@ def _edge_bwd_kernel(
         else:
             dptrs = DP + (q * J + j)[:, None] * D + offs_d[None, :]
             tl.store(dptrs, dpre, mask=(j < J)[:, None] & d_ok[None, :])
-    tl.store(DU + q * D + offs_d, du.to(DU.dtype.element_ty), mask=d_ok)
-    tl.store(DW_PART + q * D + offs_d, dw, mask=d_ok)
+    part = q * NSPLIT + sp
+    tl.store(DU_PART + part * D + offs_d, du, mask=d_ok)
+    tl.store(DW_PART + part * D + offs_d, dw, mask=d_ok)
 
 
 def block_sizes(J: int, D: int, backward: bool = False) -> tuple[int, int, int]:
@@ -219,6 +367,21 @@ def block_sizes(J: int, D: int, backward: bool = False) -> tuple[int, int, int]:
     block_j = max(2, min(triton.next_power_of_2(max(J, 1)), budget // block_d, 64))
     num_warps = 4 if block_d <= 256 else 8
     return block_j, block_d, num_warps
+
+
+def split_plan(Q: int, J: int, block_j: int, splits: Optional[int] = None) -> tuple[int, int]:
+    """(NSPLIT, SPLIT_LEN): how each query's J entries are cut across programs (grid = (Q, NSPLIT)).
+
+    By default enough splits for about ``TARGET_PROGRAMS`` programs (a few per SM on an H100/H200, decided
+    without querying the device so that the launcher traces under torch.compile), never more than one split per
+    BLOCK_J tile. SPLIT_LEN is a multiple of BLOCK_J; the returned NSPLIT leaves no split empty.
+    """
+    n_blocks = max(1, triton.cdiv(J, block_j))
+    if splits is None:
+        splits = triton.cdiv(TARGET_PROGRAMS, max(Q, 1))
+    splits = max(1, min(int(splits), n_blocks))
+    split_len = triton.cdiv(n_blocks, splits) * block_j
+    return max(1, triton.cdiv(J, split_len)), split_len
 
 
 def _identity(kernel):
@@ -240,48 +403,89 @@ def fused_forward(
     reduce: bool,
     wrap: Callable = _identity,
     block_j: Optional[int] = None,
+    splits: Optional[int] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Launch the forward kernel. Returns (out [Q, d] or [Q, J, d] in the input dtype, stats [Q, 2] float32:
+    """Launch the forward kernels. Returns (out [Q, d] or [Q, J, d] in the input dtype, stats [Q, 2] float32:
     the softmax max and normaliser, (+inf, 1) for a query with no valid entry).
 
-    ``wrap`` is ``torch.library.wrap_triton`` inside the registered op (identity when called directly, e.g.
-    from the tests under ``TRITON_INTERPRET=1``). ``block_j`` (a power of two >= 2) overrides the heuristic tile
-    height, e.g. to make tests span several tiles with tiny shapes.
+    Kernels: ``_fwd_partial_kernel`` on a (Q, NSPLIT) grid, ``_fwd_combine_kernel`` on (Q,), and for
+    reduce=False ``_fwd_write_kernel`` on (Q, NSPLIT). ``wrap`` is ``torch.library.wrap_triton`` inside the
+    registered op (identity when called directly, e.g. from the tests under ``TRITON_INTERPRET=1``).
+    ``block_j`` (a power of two >= 2) overrides the heuristic tile height and ``splits`` the number of J splits
+    per query (see ``split_plan``), e.g. to make tests span several tiles and splits with tiny shapes.
     """
     C, R, D = proj_memory.shape
     Q, G = index.shape
     J = G * R
+    dev = proj_query.device
     P = proj_memory.contiguous()
     U = proj_query.contiguous()
     idx = index.contiguous()
     w = score_weight.contiguous()
     mask, has_mask = _mask_arg(entry_mask, idx)
-    out_shape = (Q, D) if reduce else (Q, J, D)
-    out = torch.empty(out_shape, dtype=proj_query.dtype, device=proj_query.device)
-    stats = torch.empty((Q, 2), dtype=torch.float32, device=proj_query.device)
+    out = torch.empty((Q, D) if reduce else (Q, J, D), dtype=proj_query.dtype, device=dev)
+    stats = torch.empty((Q, 2), dtype=torch.float32, device=dev)
     if Q == 0:
         return out, stats
-    scores = torch.empty((Q, J) if not reduce else (1,), dtype=torch.float32, device=proj_query.device)
     bj, block_d, num_warps = block_sizes(J, D)
     block_j = bj if block_j is None else block_j
-    wrap(_edge_fwd_kernel)[(Q,)](
+    nsplit, split_len = split_plan(Q, J, block_j, splits)
+    scores = torch.empty((Q, J) if not reduce else (1,), dtype=torch.float32, device=dev)
+    pm = torch.empty((Q, nsplit), dtype=torch.float32, device=dev)
+    pl = torch.empty((Q, nsplit), dtype=torch.float32, device=dev)
+    pacc = torch.empty((Q, nsplit, D) if reduce else (1,), dtype=torch.float32, device=dev)
+    wrap(_fwd_partial_kernel)[(Q, nsplit)](
         P,
         U,
         w,
         idx,
         mask,
-        out,
-        stats,
         scores,
+        pm,
+        pl,
+        pacc,
         J,
         R,
         D,
+        split_len,
+        nsplit,
         HAS_MASK=has_mask,
         REDUCE=reduce,
         BLOCK_J=block_j,
         BLOCK_D=block_d,
         num_warps=num_warps,
     )
+    wrap(_fwd_combine_kernel)[(Q,)](
+        pm,
+        pl,
+        pacc,
+        out,
+        stats,
+        nsplit,
+        D,
+        REDUCE=reduce,
+        BLOCK_S=max(2, triton.next_power_of_2(nsplit)),
+        BLOCK_D=block_d,
+        num_warps=num_warps,
+    )
+    if not reduce:
+        wrap(_fwd_write_kernel)[(Q, nsplit)](
+            P,
+            U,
+            idx,
+            mask,
+            scores,
+            stats,
+            out,
+            J,
+            R,
+            D,
+            split_len,
+            HAS_MASK=has_mask,
+            BLOCK_J=block_j,
+            BLOCK_D=block_d,
+            num_warps=num_warps,
+        )
     return out, stats
 
 
@@ -298,8 +502,10 @@ def fused_backward(
     deterministic: bool = False,
     wrap: Callable = _identity,
     block_j: Optional[int] = None,
+    splits: Optional[int] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Launch the backward kernel. Returns (dP [C, R, d], dU [Q, d], dw [d]) in the input dtypes."""
+    """Launch the backward kernels (``_bwd_stats_kernel`` then ``_bwd_grad_kernel``, both on a (Q, NSPLIT) grid).
+    Returns (dP [C, R, d], dU [Q, d], dw [d]) in the input dtypes."""
     C, R, D = proj_memory.shape
     Q, G = index.shape
     J = G * R
@@ -310,19 +516,22 @@ def fused_backward(
     w = score_weight.contiguous()
     go = grad_out.contiguous()
     mask, has_mask = _mask_arg(entry_mask, idx)
-    # `out` and `stats` are the op's saved tensors (the CPU kernel uses them); the Triton kernel recomputes both
-    # self-consistently and only needs a [Q, J] fp32 score scratch.
+    # `out` and `stats` are the op's saved tensors (the CPU kernel uses stats); the Triton kernels recompute the
+    # softmax state self-consistently and only need a [Q, J] fp32 score scratch.
+    bj, block_d, num_warps = block_sizes(J, D, backward=True)
+    block_j = bj if block_j is None else block_j
+    nsplit, split_len = split_plan(Q, J, block_j, splits)
     scores = torch.empty((Q, J), dtype=torch.float32, device=dev)
-    du = torch.empty((Q, D), dtype=proj_query.dtype, device=dev)
-    dw_part = torch.empty((Q, D), dtype=torch.float32, device=dev)
+    # per-(query, split) softmax partials: max m_s, normaliser l_s, d_s = sum exp(s_j - m_s) (g_j . e_j)
+    pm, pl, pd = (torch.empty((Q, nsplit), dtype=torch.float32, device=dev) for _ in range(3))
+    du_part = torch.empty((Q, nsplit, D), dtype=torch.float32, device=dev)
+    dw_part = torch.empty((Q, nsplit, D), dtype=torch.float32, device=dev)
     if deterministic:
         dp_buf = torch.empty((Q * J, D), dtype=torch.float32, device=dev)
     else:
         dp_buf = torch.zeros((C * R, D), dtype=torch.float32, device=dev)
     if Q > 0:
-        bj, block_d, num_warps = block_sizes(J, D, backward=True)
-        block_j = bj if block_j is None else block_j
-        wrap(_edge_bwd_kernel)[(Q,)](
+        wrap(_bwd_stats_kernel)[(Q, nsplit)](
             go,
             scores,
             P,
@@ -330,15 +539,43 @@ def fused_backward(
             w,
             idx,
             mask,
+            pm,
+            pl,
+            pd,
+            J,
+            R,
+            D,
+            split_len,
+            nsplit,
+            HAS_MASK=has_mask,
+            REDUCE=reduce,
+            BLOCK_J=block_j,
+            BLOCK_D=block_d,
+            num_warps=num_warps,
+        )
+        wrap(_bwd_grad_kernel)[(Q, nsplit)](
+            go,
+            scores,
+            P,
+            U,
+            w,
+            idx,
+            mask,
+            pm,
+            pl,
+            pd,
             dp_buf,
-            du,
+            du_part,
             dw_part,
             J,
             R,
             D,
+            split_len,
+            nsplit,
             HAS_MASK=has_mask,
             REDUCE=reduce,
             ATOMIC=not deterministic,
+            BLOCK_S=max(2, triton.next_power_of_2(nsplit)),
             BLOCK_J=block_j,
             BLOCK_D=block_d,
             num_warps=num_warps,
@@ -349,5 +586,6 @@ def fused_backward(
         dp.index_put_((flat,), dp_buf, accumulate=True)
     else:
         dp = dp_buf
-    dw = dw_part.sum(0)
-    return dp.reshape(C, R, D).to(proj_memory.dtype), du, dw.to(score_weight.dtype)
+    du = du_part.sum(1) if nsplit > 1 else du_part[:, 0]
+    dw = dw_part.sum((0, 1))
+    return dp.reshape(C, R, D).to(proj_memory.dtype), du.to(proj_query.dtype), dw.to(score_weight.dtype)

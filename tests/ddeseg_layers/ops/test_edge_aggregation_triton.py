@@ -35,7 +35,7 @@ def _kernels(device: str):
 
     if device == "cpu":
         # triton.language (tl.sum, tl.zeros are @jit functions) and our kernels must be in interpreter mode
-        kinds = {type(triton.language.standard.sum).__name__, type(triton_kernels._edge_fwd_kernel).__name__}
+        kinds = {type(triton.language.standard.sum).__name__, type(triton_kernels._fwd_partial_kernel).__name__}
         if kinds != {"InterpretedFunction"}:
             pytest.fail(
                 "Triton was imported before TRITON_INTERPRET=1 was set; run "
@@ -46,35 +46,47 @@ def _kernels(device: str):
 
 class _Launch(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, P, U, w, index, entry_mask, reduce, deterministic, tk, block_j):
-        out, stats = tk.fused_forward(P, U, index, w, entry_mask, reduce, block_j=block_j)
+    def forward(ctx, P, U, w, index, entry_mask, reduce, deterministic, tk, block_j, splits):
+        out, stats = tk.fused_forward(P, U, index, w, entry_mask, reduce, block_j=block_j, splits=splits)
         ctx.save_for_backward(P, U, w, index, out, stats)
-        ctx.extra = (entry_mask, reduce, deterministic, tk, block_j)
+        ctx.extra = (entry_mask, reduce, deterministic, tk, block_j, splits)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         P, U, w, index, out, stats = ctx.saved_tensors
-        entry_mask, reduce, deterministic, tk, block_j = ctx.extra
+        entry_mask, reduce, deterministic, tk, block_j, splits = ctx.extra
         dP, dU, dw = tk.fused_backward(
-            grad_out, out, stats, P, U, index, w, entry_mask, reduce, deterministic=deterministic, block_j=block_j
+            grad_out,
+            out,
+            stats,
+            P,
+            U,
+            index,
+            w,
+            entry_mask,
+            reduce,
+            deterministic=deterministic,
+            block_j=block_j,
+            splits=splits,
         )
-        return dP, dU, dw, None, None, None, None, None, None
+        return dP, dU, dw, None, None, None, None, None, None, None
 
 
-def _triton_path(device: str, deterministic: bool = False, block_j=None):
+def _triton_path(device: str, deterministic: bool = False, block_j=None, splits=None):
     """The Triton path: on CUDA the public entry point (registered op), elsewhere the launchers directly;
-    ``block_j`` forces the tile height (the launchers are then called directly on CUDA too)."""
+    ``block_j`` / ``splits`` force the tile height / the number of J splits per query (the launchers are then
+    called directly on CUDA too)."""
     tk = _kernels(device)
 
     def fn(query, memory, index, weight, bias, score_weight, reduce, *, entry_mask=None):
-        if device == "cuda" and not deterministic and block_j is None:
+        if device == "cuda" and not deterministic and block_j is None and splits is None:
             # the registered op through the public entry point (wrap_triton + register_autograd)
             return edge_aggregate(
                 query, memory, index, weight, bias, score_weight, reduce, backend="triton", entry_mask=entry_mask
             )
         P, U = project_memory(memory, weight), project_query(query, weight, bias)
-        return _Launch.apply(P, U, score_weight, index, entry_mask, reduce, deterministic, tk, block_j)
+        return _Launch.apply(P, U, score_weight, index, entry_mask, reduce, deterministic, tk, block_j, splits)
 
     return fn
 
@@ -148,6 +160,45 @@ def test_softmax_edge_cases(eh, device, variant):
         eh.assert_graded(got, base, oracle, torch.float32, f"triton {variant} reduce={reduce}", atol_scale=scale)
         if variant == "all-masked":
             assert (got[0][1] == 0).all() and (got[1]["query"][1] == 0).all()
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+@pytest.mark.parametrize("reduce", [False, True])
+def test_split_j_partials_merge_exactly(eh, device, reduce):
+    """J cut across programs (grid (Q, NSPLIT), partial max/normaliser/accumulator merged afterwards): one split
+    looping over all 6 tiles, 2 and 3 splits of several tiles (the last tile partial), one split per tile (the
+    default for few queries) give the same values and gradients, also when a whole split of a query is masked
+    (query 0 sees no valid entry in [0, 12)) and when a query has no valid entry at all (query 2)."""
+    shape = (3, 3, 21, 1, 24)
+    case = eh.make_case(*shape, seed=26, score_scale=30.0, with_mask=True)
+    case["index"] = torch.tensor([[0], [1], [2]])
+    case["entry_mask"][0, :12] = False
+    case["entry_mask"][2] = False
+    oracle = eh.reference_f64(case, reduce)
+    base = eh.run_with_grads(edge_aggregate_reference, eh.cast_case(case, torch.float32, device), reduce)
+    runs = {}
+    for splits in (1, 2, 3, None):
+        fn = _triton_path(device, block_j=4, splits=splits)
+        runs[splits] = eh.run_with_grads(fn, eh.cast_case(case, torch.float32, device), reduce)
+        eh.assert_graded(runs[splits], base, oracle, torch.float32, f"triton splits={splits}")
+        assert (runs[splits][0][2] == 0).all() and torch.isfinite(runs[splits][0]).all()
+    for splits in (2, 3, None):
+        torch.testing.assert_close(runs[splits][0], runs[1][0], rtol=1e-5, atol=1e-6)
+        for k in eh.NAMES:
+            torch.testing.assert_close(runs[splits][1][k], runs[1][1][k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_split_plan():
+    pytest.importorskip("triton")
+    from ddeseg_layers.ops.edge_aggregation.op import _kernels
+
+    plan = _kernels().split_plan
+    assert plan(250, 1024, 8) == (5, 208)  # 250 queries: 5 splits of 26 tiles (the last 24) -> 1250 programs
+    assert plan(2500, 1024, 8) == (1, 1024)  # enough queries: one program per query
+    assert plan(3, 21, 4) == (6, 4)  # few queries: one tile per split
+    assert plan(3, 21, 4, splits=2) == (2, 12)  # 3 + 3 tiles (the last one partial)
+    assert plan(3, 21, 4, splits=4) == (3, 8)  # 2 + 2 + 2 tiles: no empty split is launched
+    assert plan(5, 1, 2) == (1, 2)
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
