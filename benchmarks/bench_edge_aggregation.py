@@ -15,7 +15,7 @@ this is an effective bandwidth of the kernel's logical traffic.
 
 Usage:
     PYTHONPATH=$PWD python3 benchmarks/bench_edge_aggregation.py [--device cpu|cuda] [--quick] [--json OUT]
-        [--markdown OUT] [--dtypes float32,bfloat16] [--reps N]
+        [--markdown OUT] [--dtypes float32,bfloat16] [--reps N] [--splits-sweep]
 """
 
 from __future__ import annotations
@@ -198,6 +198,48 @@ def run_case(case, backend, mode, dtype, device, reps):
     return row
 
 
+def _time_split(tk, tensors, splits, device, reps):
+    """(forward ms, forward+backward ms) of the Triton launchers with a fixed number of J splits."""
+    P, U, idx, w = tensors
+
+    def fwd():
+        return tk.fused_forward(P, U, idx, w, None, True, splits=splits)
+
+    def fwd_bwd():
+        out, stats = fwd()
+        return tk.fused_backward(torch.ones_like(out), out, stats, P, U, idx, w, None, True, splits=splits)
+
+    return time_fn(fwd, device, reps), time_fn(fwd_bwd, device, reps)
+
+
+def splits_sweep(device, dtypes, reps) -> str:
+    """Fused kernels alone (forward, and forward+backward launchers) at the scaled step-3 sizes for several fixed
+    numbers of J splits per query and the automatic plan: the data for tuning ``TARGET_PROGRAMS``."""
+    from ddeseg_layers.ops.edge_aggregation import triton_kernels as tk
+
+    lines = ["| case | dtype | splits | programs | fwd ms | fwd GB/s | fwd+bwd ms |", "|---|---|---|---|---|---|---|"]
+    for dtype in dtypes:
+        for Q, R, d in [(250, 256, 1024), (250, 1024, 1024), (2500, 1024, 1024)]:
+            t = make_inputs(Q, NUM_CLASSES, R, 1, d, dtype, device, False)
+            with torch.no_grad():
+                P = project_memory(t["memory"], t["weight"])
+                U = project_query(t["query"], t["weight"], t["bias"])
+            idx, w = t["index"], t["score_weight"]
+            for splits in (1, 2, 4, 8, 16, None):
+                block_j = tk.block_sizes(R, d)[0]
+                nsplit = tk.split_plan(Q, R, block_j, splits)[0]
+
+                fms, bms = _time_split(tk, (P, U, idx, w), splits, device, reps)
+                gbps = kernel_bytes(Q, NUM_CLASSES, R, 1, d, True, P.element_size()) / (fms * 1e-3) / 1e9
+                label = "auto" if splits is None else str(splits)
+                lines.append(
+                    f"| Q={Q} R={R} d={d} | {str(dtype).replace('torch.', '')} | {label} | {Q * nsplit} | "
+                    f"{fms:.3f} | {gbps:.0f} | {bms:.3f} |"
+                )
+                print(lines[-1], flush=True)
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(rows, meta) -> str:
     lines = [
         f"device: {meta['device_name']}; torch {meta['torch']}; {meta['date']}",
@@ -238,6 +280,7 @@ def main(argv=None):
     p.add_argument("--frames", default=None, help="comma list of N for the paper sizes (default 50 / 50,500)")
     p.add_argument("--paper-only", action="store_true", help="skip the scaled sizes")
     p.add_argument("--backends", default=None, help="comma list; default reference,torch(,triton on cuda)")
+    p.add_argument("--splits-sweep", action="store_true", help="(cuda) time the Triton kernels per number of J splits")
     a = p.parse_args(argv)
     if a.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but torch.cuda.is_available() is False")
@@ -255,6 +298,15 @@ def main(argv=None):
         "quick": a.quick,
         "reps": reps,
     }
+    if a.splits_sweep:
+        if a.device != "cuda":
+            p.error("--splits-sweep needs --device cuda")
+        md = splits_sweep(a.device, dtypes, reps)
+        print(md)
+        if a.markdown:
+            a.markdown.parent.mkdir(parents=True, exist_ok=True)
+            a.markdown.write_text(md)
+        return 0
     rows = []
     for dtype in dtypes:
         frames = [int(x) for x in a.frames.split(",")] if a.frames else None

@@ -2,9 +2,9 @@
 # One-shot GPU check of the fused edge-aggregation kernels (issue 5); run from the repository root:
 #     bash benchmarks/gpu_check.sh            # writes logs and a summary to $OUT (default ./gpu_out)
 # Stages (each under its own timeout; a failing stage does not stop the next): environment, backend report,
-# `pytest -m gpu tests/ddeseg_layers/ops`, the op benchmark (--quick), the whole-model benchmark (paper, official).
+# `pytest -m gpu tests/ddeseg_layers/ops`, the op benchmark (--quick), the J-split sweep, the whole-model benchmark (paper, official).
 # Needs python3 with torch + triton + pytest (the repository is used in place through PYTHONPATH, no install).
-# Budget: about 6 minutes on an H100/H200 at most.
+# Budget: about 7 minutes on an H100/H200 at most.
 set -u -o pipefail
 OUT="${OUT:-./gpu_out}"
 mkdir -p "$OUT"
@@ -32,6 +32,9 @@ stage ops_gpu_tests 120 "$PY" -m pytest -m gpu tests/ddeseg_layers/ops -q -rfE -
     --junitxml="$OUT/ops_gpu_tests.xml"
 stage bench 150 "$PY" benchmarks/bench_edge_aggregation.py --device cuda --quick \
     --json "$OUT/bench_edge_aggregation.json" --markdown "$OUT/bench_edge_aggregation.md"
+# the Triton kernels alone per number of J splits (tuning data for triton_kernels.TARGET_PROGRAMS)
+stage splits 90 "$PY" benchmarks/bench_edge_aggregation.py --device cuda --splits-sweep --reps 10 \
+    --markdown "$OUT/splits_sweep.md"
 # whole-model step time and memory at the paper configuration and the official one (batch 8, 224 px, bf16 autocast)
 stage model_paper 75 "$PY" benchmarks/bench_model.py --device cuda --preset paper-mit_b5-htsat --batch 8 --amp bf16 \
     --train --repeats 5
@@ -67,6 +70,8 @@ md += ["", "env: " + " / ".join(summary["env"]), "", "ops gpu tests: " + " / ".j
        "model (official): " + " ".join(summary["model_official"]), ""]
 bench_md = out / "bench_edge_aggregation.md"
 md.append(bench_md.read_text() if bench_md.exists() else f"benchmark did not finish; {len(rows)} rows in summary.json")
+sweep_md = out / "splits_sweep.md"
+md += ["", "## J splits", "", sweep_md.read_text() if sweep_md.exists() else "splits sweep did not finish: " + " / ".join(tail("splits"))]
 (out / "summary.md").write_text("\n".join(md) + "\n")
 print("\n".join(md))
 PYEOF
