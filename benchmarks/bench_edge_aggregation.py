@@ -198,26 +198,33 @@ def run_case(case, backend, mode, dtype, device, reps):
     return row
 
 
-def _time_split(tk, tensors, splits, device, reps):
-    """(forward ms, forward+backward ms) of the Triton launchers with a fixed number of J splits."""
+def _time_split(tk, tensors, splits, block_j, device, reps):
+    """(forward ms, forward+backward ms) of the Triton launchers with a fixed number of J splits and tile height
+    (None = the launchers' choice)."""
     P, U, idx, w = tensors
 
     def fwd():
-        return tk.fused_forward(P, U, idx, w, None, True, splits=splits)
+        return tk.fused_forward(P, U, idx, w, None, True, splits=splits, block_j=block_j)
 
     def fwd_bwd():
         out, stats = fwd()
-        return tk.fused_backward(torch.ones_like(out), out, stats, P, U, idx, w, None, True, splits=splits)
+        go = torch.ones_like(out)
+        return tk.fused_backward(go, out, stats, P, U, idx, w, None, True, splits=splits, block_j=block_j)
 
     return time_fn(fwd, device, reps), time_fn(fwd_bwd, device, reps)
 
 
 def splits_sweep(device, dtypes, reps) -> str:
     """Fused kernels alone (forward, and forward+backward launchers) at the scaled step-3 sizes for several fixed
-    numbers of J splits per query and the automatic plan: the data for tuning ``TARGET_PROGRAMS``."""
+    numbers of J splits per query and the automatic plan, and for a few tile heights BLOCK_J (forward and backward
+    alike): the data for tuning ``TARGET_PROGRAMS`` and ``block_sizes``."""
     from ddeseg_layers.ops.edge_aggregation import triton_kernels as tk
 
-    lines = ["| case | dtype | splits | programs | fwd ms | fwd GB/s | fwd+bwd ms |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | dtype | splits | BLOCK_J fwd / bwd | programs | fwd ms | fwd GB/s | fwd+bwd ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    configs = [(1, None), (2, None), (4, None), (8, None), (16, None), (None, None), (None, 2), (None, 4), (None, 16)]
     for dtype in dtypes:
         for Q, R, d in [(250, 256, 1024), (250, 1024, 1024), (2500, 1024, 1024)]:
             t = make_inputs(Q, NUM_CLASSES, R, 1, d, dtype, device, False)
@@ -225,15 +232,21 @@ def splits_sweep(device, dtypes, reps) -> str:
                 P = project_memory(t["memory"], t["weight"])
                 U = project_query(t["query"], t["weight"], t["bias"])
             idx, w = t["index"], t["score_weight"]
-            for splits in (1, 2, 4, 8, 16, None):
-                block_j = tk.block_sizes(R, d)[0]
-                nsplit = tk.split_plan(Q, R, block_j, splits)[0]
-
-                fms, bms = _time_split(tk, (P, U, idx, w), splits, device, reps)
+            for splits, block_j in configs:
+                bj_f = block_j or tk.block_sizes(R, d)[0]
+                bj_b = block_j or tk.block_sizes(R, d, backward=True)[0]
+                nsplit = tk.split_plan(Q, R, bj_f, splits)[0]
+                try:
+                    fms, bms = _time_split(tk, (P, U, idx, w), splits, block_j, device, reps)
+                except Exception as exc:  # e.g. out of resources for a large tile: report the row, go on
+                    lines.append(f"| Q={Q} R={R} d={d} | {dtype} | {splits} | {bj_f} / {bj_b} | | {exc!r:.80} |||")
+                    print(lines[-1], flush=True)
+                    continue
                 gbps = kernel_bytes(Q, NUM_CLASSES, R, 1, d, True, P.element_size()) / (fms * 1e-3) / 1e9
                 label = "auto" if splits is None else str(splits)
                 lines.append(
-                    f"| Q={Q} R={R} d={d} | {str(dtype).replace('torch.', '')} | {label} | {Q * nsplit} | "
+                    f"| Q={Q} R={R} d={d} | {str(dtype).replace('torch.', '')} | {label} | {bj_f} / {bj_b} | "
+                    f"{Q * nsplit} | "
                     f"{fms:.3f} | {gbps:.0f} | {bms:.3f} |"
                 )
                 print(lines[-1], flush=True)

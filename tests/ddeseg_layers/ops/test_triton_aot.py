@@ -1,0 +1,107 @@
+"""Ahead-of-time compilation of every Triton kernel for an H100/H200 (sm_90), on a machine without a GPU.
+
+Triton can lower a kernel to PTX and assemble it with the ptxas bundled in its wheel for any target; cuobjdump
+(also bundled) then reports the resources of the cubin. This catches what the interpreter cannot: kernels that do
+not compile for the real backend (types, loop bounds, layouts) and tiles that spill registers to local memory
+(which would cost the bandwidth the kernels exist for). Each specialisation is the one the launchers choose
+(``block_sizes`` for the given J and d), in fp32, bf16 and fp16, with and without a mask, reduce True/False,
+atomic and deterministic backward.
+"""
+
+import os
+import subprocess
+
+import pytest
+import torch
+
+triton = pytest.importorskip("triton")
+
+TARGET_ARCH = 90  # H100 / H200
+INT_ARGS = {"J", "R", "D", "SPLIT_LEN", "NSPLIT"}
+INPUT_DTYPE_ARGS = {"P", "U", "W", "OUT", "GO", "DU"}
+TRITON_TYPES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def _toolchain():
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.fail("ahead-of-time compilation needs compiled kernels: run this test without TRITON_INTERPRET=1")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError as exc:  # an API change in a future Triton: say so instead of passing silently
+        pytest.skip(f"this Triton ({triton.__version__}) has no ASTSource/GPUTarget AOT API: {exc}")
+    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if not os.path.exists(cuobjdump):
+        pytest.skip(f"no cuobjdump in the Triton wheel ({cuobjdump})")
+    from ddeseg_layers.ops.edge_aggregation import triton_kernels
+
+    return ASTSource, GPUTarget, cuobjdump, triton_kernels
+
+
+def _signature(fn, dtype, has_mask, constexprs):
+    sig = {}
+    for name in fn.arg_names:
+        if name in constexprs:
+            sig[name] = "constexpr"
+        elif name in INT_ARGS:
+            sig[name] = "i32"
+        elif name == "IDX":
+            sig[name] = "*i64"
+        elif name == "MASK":
+            sig[name] = "*u8" if has_mask else "*i64"  # the launchers pass the index as a dummy without a mask
+        elif name in INPUT_DTYPE_ARGS:
+            sig[name] = "*" + TRITON_TYPES[dtype]
+        else:  # scratch, partials, stats, dP / dU / dw partials: fp32
+            sig[name] = "*fp32"
+    return sig
+
+
+def _compile(tools, tmp_path, fn, dtype, has_mask, constexprs, num_warps):
+    ASTSource, GPUTarget, cuobjdump, _ = tools
+    src = ASTSource(fn=fn, signature=_signature(fn, dtype, has_mask, constexprs), constexprs=constexprs)
+    kernel = triton.compile(src, target=GPUTarget("cuda", TARGET_ARCH, 32), options={"num_warps": num_warps})
+    cubin = tmp_path / f"{fn.__name__}.cubin"
+    cubin.write_bytes(kernel.asm["cubin"])
+    usage = subprocess.run([cuobjdump, "-res-usage", str(cubin)], capture_output=True, text=True, check=True).stdout
+    fields = dict(tok.split(":", 1) for line in usage.splitlines() if "REG:" in line for tok in line.split())
+    return {k: int(v) for k, v in fields.items() if k in ("REG", "LOCAL", "STACK")}
+
+
+CASES = [
+    # (J, d, dtype): the paper's step 3 and the scaled sizes in the default suite (~15-20 s with a cold Triton
+    # cache); step 2, fp16, the largest d and an odd d in the slow suite (~75 s)
+    pytest.param(64, 768, torch.bfloat16, id="step3-R64-d768-bf16"),
+    pytest.param(1024, 1024, torch.float32, id="R1024-d1024-fp32"),
+    pytest.param(5, 768, torch.float32, id="step2-d768-fp32", marks=pytest.mark.slow),
+    pytest.param(1024, 1024, torch.float16, id="R1024-d1024-fp16", marks=pytest.mark.slow),
+    pytest.param(37, 4096, torch.float32, id="d4096-fp32", marks=pytest.mark.slow),
+    pytest.param(37, 17, torch.bfloat16, id="d17-bf16", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("J", "d", "dtype"), CASES)
+def test_kernels_compile_for_sm90_without_spills(tmp_path, J, d, dtype):
+    tools = _toolchain()
+    tk = tools[3]
+    bj_f, bd, warps = tk.block_sizes(J, d)
+    bj_b, _, warps_b = tk.block_sizes(J, d, backward=True)
+    nsplit, _ = tk.split_plan(250, J, bj_f)
+    block_s = max(2, triton.next_power_of_2(nsplit))
+    builds = []
+    for reduce in (True, False):
+        for has_mask in (False, True):
+            base_f = dict(HAS_MASK=has_mask, BLOCK_J=bj_f, BLOCK_D=bd)
+            base_b = dict(HAS_MASK=has_mask, REDUCE=reduce, BLOCK_J=bj_b, BLOCK_D=bd)
+            builds.append((tk._fwd_partial_kernel, has_mask, dict(base_f, REDUCE=reduce), warps))
+            builds.append((tk._bwd_stats_kernel, has_mask, base_b, warps_b))
+            for atomic in (True, False):
+                builds.append((tk._bwd_grad_kernel, has_mask, dict(base_b, ATOMIC=atomic, BLOCK_S=block_s), warps_b))
+            if not reduce:
+                builds.append((tk._fwd_write_kernel, has_mask, base_f, warps))
+        builds.append((tk._fwd_combine_kernel, False, dict(REDUCE=reduce, BLOCK_S=block_s, BLOCK_D=bd), warps))
+    for fn, has_mask, constexprs, num_warps in builds:
+        usage = _compile(tools, tmp_path, fn, dtype, has_mask, constexprs, num_warps)
+        what = f"{fn.__name__} {constexprs} num_warps={num_warps}"
+        assert "REG" in usage, f"{what}: cuobjdump reported no resource usage"
+        assert usage.get("LOCAL", 0) == 0, f"{what} spills to local memory: {usage}"
+        assert usage["REG"] * 32 * num_warps <= 65536, f"{what} cannot fit one block per SM: {usage}"
