@@ -198,18 +198,19 @@ def run_case(case, backend, mode, dtype, device, reps):
     return row
 
 
-def _time_split(tk, tensors, splits, block_j, device, reps):
-    """(forward ms, forward+backward ms) of the Triton launchers with a fixed number of J splits and tile height
-    (None = the launchers' choice)."""
+def _time_split(tk, tensors, config, device, reps):
+    """(forward ms, forward+backward ms) of the Triton launchers with a fixed number of J splits, tile height and
+    warps per program (None = the launchers' choice)."""
     P, U, idx, w = tensors
+    splits, block_j, num_warps = config
+    opts = {"splits": splits, "block_j": block_j, "num_warps": num_warps}
 
     def fwd():
-        return tk.fused_forward(P, U, idx, w, None, True, splits=splits, block_j=block_j)
+        return tk.fused_forward(P, U, idx, w, None, True, **opts)
 
     def fwd_bwd():
         out, stats = fwd()
-        go = torch.ones_like(out)
-        return tk.fused_backward(go, out, stats, P, U, idx, w, None, True, splits=splits, block_j=block_j)
+        return tk.fused_backward(torch.ones_like(out), out, stats, P, U, idx, w, None, True, **opts)
 
     return time_fn(fwd, device, reps), time_fn(fwd_bwd, device, reps)
 
@@ -221,10 +222,13 @@ def splits_sweep(device, dtypes, reps) -> str:
     from ddeseg_layers.ops.edge_aggregation import triton_kernels as tk
 
     lines = [
-        "| case | dtype | splits | BLOCK_J fwd / bwd | programs | fwd ms | fwd GB/s | fwd+bwd ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| case | dtype | splits | BLOCK_J fwd / bwd | warps | programs | fwd ms | fwd GB/s | fwd+bwd ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    configs = [(1, None), (2, None), (4, None), (8, None), (16, None), (None, None), (None, 2), (None, 4), (None, 16)]
+    # (splits, BLOCK_J, num_warps); None = the launchers' choice
+    configs = [(1, None, None), (2, None, None), (4, None, None), (8, None, None), (16, None, None)]
+    configs += [(None, None, None), (None, 2, None), (None, 4, None), (None, 16, None), (None, None, 4)]
+    configs += [(None, None, 16), (None, 4, 4), (None, 2, 4)]
     for dtype in dtypes:
         for Q, R, d in [(250, 256, 1024), (250, 1024, 1024), (2500, 1024, 1024)]:
             t = make_inputs(Q, NUM_CLASSES, R, 1, d, dtype, device, False)
@@ -232,23 +236,22 @@ def splits_sweep(device, dtypes, reps) -> str:
                 P = project_memory(t["memory"], t["weight"])
                 U = project_query(t["query"], t["weight"], t["bias"])
             idx, w = t["index"], t["score_weight"]
-            for splits, block_j in configs:
+            for config in configs:
+                splits, block_j, num_warps = config
                 bj_f = block_j or tk.block_sizes(R, d)[0]
                 bj_b = block_j or tk.block_sizes(R, d, backward=True)[0]
+                warps = num_warps or tk.block_sizes(R, d)[2]
                 nsplit = tk.split_plan(Q, R, bj_f, splits)[0]
+                head = f"| Q={Q} R={R} d={d} | {str(dtype).replace('torch.', '')} | {splits or 'auto'} | "
+                head += f"{bj_f} / {bj_b} | {warps} | {Q * nsplit} | "
                 try:
-                    fms, bms = _time_split(tk, (P, U, idx, w), splits, block_j, device, reps)
+                    fms, bms = _time_split(tk, (P, U, idx, w), config, device, reps)
                 except Exception as exc:  # e.g. out of resources for a large tile: report the row, go on
-                    lines.append(f"| Q={Q} R={R} d={d} | {dtype} | {splits} | {bj_f} / {bj_b} | | {exc!r:.80} |||")
+                    lines.append(head + f"{exc!r:.80} |||")
                     print(lines[-1], flush=True)
                     continue
                 gbps = kernel_bytes(Q, NUM_CLASSES, R, 1, d, True, P.element_size()) / (fms * 1e-3) / 1e9
-                label = "auto" if splits is None else str(splits)
-                lines.append(
-                    f"| Q={Q} R={R} d={d} | {str(dtype).replace('torch.', '')} | {label} | {bj_f} / {bj_b} | "
-                    f"{Q * nsplit} | "
-                    f"{fms:.3f} | {gbps:.0f} | {bms:.3f} |"
-                )
+                lines.append(head + f"{fms:.3f} | {gbps:.0f} | {bms:.3f} |")
                 print(lines[-1], flush=True)
     return "\n".join(lines) + "\n"
 

@@ -404,6 +404,7 @@ def fused_forward(
     wrap: Callable = _identity,
     block_j: Optional[int] = None,
     splits: Optional[int] = None,
+    num_warps: Optional[int] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the forward kernels. Returns (out [Q, d] or [Q, J, d] in the input dtype, stats [Q, 2] float32:
     the softmax max and normaliser, (+inf, 1) for a query with no valid entry).
@@ -411,8 +412,9 @@ def fused_forward(
     Kernels: ``_fwd_partial_kernel`` on a (Q, NSPLIT) grid, ``_fwd_combine_kernel`` on (Q,), and for
     reduce=False ``_fwd_write_kernel`` on (Q, NSPLIT). ``wrap`` is ``torch.library.wrap_triton`` inside the
     registered op (identity when called directly, e.g. from the tests under ``TRITON_INTERPRET=1``).
-    ``block_j`` (a power of two >= 2) overrides the heuristic tile height and ``splits`` the number of J splits
-    per query (see ``split_plan``), e.g. to make tests span several tiles and splits with tiny shapes.
+    ``block_j`` (a power of two >= 2) overrides the heuristic tile height, ``splits`` the number of J splits per
+    query (see ``split_plan``) and ``num_warps`` the warps per program, e.g. to make tests span several tiles and
+    splits with tiny shapes, or to tune on a GPU (``bench_edge_aggregation.py --splits-sweep``).
     """
     C, R, D = proj_memory.shape
     Q, G = index.shape
@@ -427,8 +429,9 @@ def fused_forward(
     stats = torch.empty((Q, 2), dtype=torch.float32, device=dev)
     if Q == 0:
         return out, stats
-    bj, block_d, num_warps = block_sizes(J, D)
+    bj, block_d, nw = block_sizes(J, D)
     block_j = bj if block_j is None else block_j
+    num_warps = nw if num_warps is None else num_warps
     nsplit, split_len = split_plan(Q, J, block_j, splits)
     scores = torch.empty((Q, J) if not reduce else (1,), dtype=torch.float32, device=dev)
     pm = torch.empty((Q, nsplit), dtype=torch.float32, device=dev)
@@ -503,6 +506,7 @@ def fused_backward(
     wrap: Callable = _identity,
     block_j: Optional[int] = None,
     splits: Optional[int] = None,
+    num_warps: Optional[int] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch the backward kernels (``_bwd_stats_kernel`` then ``_bwd_grad_kernel``, both on a (Q, NSPLIT) grid).
     Returns (dP [C, R, d], dU [Q, d], dw [d]) in the input dtypes."""
@@ -518,8 +522,9 @@ def fused_backward(
     mask, has_mask = _mask_arg(entry_mask, idx)
     # `out` and `stats` are the op's saved tensors (the CPU kernel uses stats); the Triton kernels recompute the
     # softmax state self-consistently and only need a [Q, J] fp32 score scratch.
-    bj, block_d, num_warps = block_sizes(J, D, backward=True)
+    bj, block_d, nw = block_sizes(J, D, backward=True)
     block_j = bj if block_j is None else block_j
+    num_warps = nw if num_warps is None else num_warps
     nsplit, split_len = split_plan(Q, J, block_j, splits)
     scores = torch.empty((Q, J), dtype=torch.float32, device=dev)
     # per-(query, split) softmax partials: max m_s, normaliser l_s, d_s = sum exp(s_j - m_s) (g_j . e_j)

@@ -9,62 +9,22 @@ atomic and deterministic backward.
 """
 
 import os
-import subprocess
 
 import pytest
 import torch
 
 triton = pytest.importorskip("triton")
 
-TARGET_ARCH = 90  # H100 / H200
-INT_ARGS = {"J", "R", "D", "SPLIT_LEN", "NSPLIT"}
-INPUT_DTYPE_ARGS = {"P", "U", "W", "OUT", "GO", "DU"}
-TRITON_TYPES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+from ddeseg_layers.ops.edge_aggregation import aot  # noqa: E402
 
 
 def _toolchain():
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.fail("ahead-of-time compilation needs compiled kernels: run this test without TRITON_INTERPRET=1")
     try:
-        from triton.backends.compiler import GPUTarget
-        from triton.compiler import ASTSource
-    except ImportError as exc:  # an API change in a future Triton: say so instead of passing silently
-        pytest.skip(f"this Triton ({triton.__version__}) has no ASTSource/GPUTarget AOT API: {exc}")
-    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    if not os.path.exists(cuobjdump):
-        pytest.skip(f"no cuobjdump in the Triton wheel ({cuobjdump})")
-    from ddeseg_layers.ops.edge_aggregation import triton_kernels
-
-    return ASTSource, GPUTarget, cuobjdump, triton_kernels
-
-
-def _signature(fn, dtype, has_mask, constexprs):
-    sig = {}
-    for name in fn.arg_names:
-        if name in constexprs:
-            sig[name] = "constexpr"
-        elif name in INT_ARGS:
-            sig[name] = "i32"
-        elif name == "IDX":
-            sig[name] = "*i64"
-        elif name == "MASK":
-            sig[name] = "*u8" if has_mask else "*i64"  # the launchers pass the index as a dummy without a mask
-        elif name in INPUT_DTYPE_ARGS:
-            sig[name] = "*" + TRITON_TYPES[dtype]
-        else:  # scratch, partials, stats, dP / dU / dw partials: fp32
-            sig[name] = "*fp32"
-    return sig
-
-
-def _compile(tools, tmp_path, fn, dtype, has_mask, constexprs, num_warps):
-    ASTSource, GPUTarget, cuobjdump, _ = tools
-    src = ASTSource(fn=fn, signature=_signature(fn, dtype, has_mask, constexprs), constexprs=constexprs)
-    kernel = triton.compile(src, target=GPUTarget("cuda", TARGET_ARCH, 32), options={"num_warps": num_warps})
-    cubin = tmp_path / f"{fn.__name__}.cubin"
-    cubin.write_bytes(kernel.asm["cubin"])
-    usage = subprocess.run([cuobjdump, "-res-usage", str(cubin)], capture_output=True, text=True, check=True).stdout
-    fields = dict(tok.split(":", 1) for line in usage.splitlines() if "REG:" in line for tok in line.split())
-    return {k: int(v) for k, v in fields.items() if k in ("REG", "LOCAL", "STACK")}
+        return aot.toolchain()
+    except RuntimeError as exc:  # e.g. a future Triton without this AOT API: say so instead of passing silently
+        pytest.skip(str(exc))
 
 
 CASES = [
@@ -81,8 +41,7 @@ CASES = [
 
 @pytest.mark.parametrize(("J", "d", "dtype"), CASES)
 def test_kernels_compile_for_sm90_without_spills(tmp_path, J, d, dtype):
-    tools = _toolchain()
-    tk = tools[3]
+    tk = _toolchain()[4]
     bj_f, bd, warps = tk.block_sizes(J, d)
     bj_b, _, warps_b = tk.block_sizes(J, d, backward=True)
     nsplit, _ = tk.split_plan(250, J, bj_f)
@@ -100,8 +59,18 @@ def test_kernels_compile_for_sm90_without_spills(tmp_path, J, d, dtype):
                 builds.append((tk._fwd_write_kernel, has_mask, base_f, warps))
         builds.append((tk._fwd_combine_kernel, False, dict(REDUCE=reduce, BLOCK_S=block_s, BLOCK_D=bd), warps))
     for fn, has_mask, constexprs, num_warps in builds:
-        usage = _compile(tools, tmp_path, fn, dtype, has_mask, constexprs, num_warps)
+        usage = aot.resource_usage(aot.compile_cubin(fn, dtype, has_mask, constexprs, num_warps, 90, tmp_path))
         what = f"{fn.__name__} {constexprs} num_warps={num_warps}"
         assert "REG" in usage, f"{what}: cuobjdump reported no resource usage"
         assert usage.get("LOCAL", 0) == 0, f"{what} spills to local memory: {usage}"
-        assert usage["REG"] * 32 * num_warps <= 65536, f"{what} cannot fit one block per SM: {usage}"
+        assert usage["REG"] * 32 * num_warps <= aot.REGISTERS_PER_SM, f"{what} cannot fit one block per SM: {usage}"
+
+
+def test_static_report_counts_the_main_loop():
+    _toolchain()
+    text = aot.report(d=256, J=64, dtypes=(torch.float32,))
+    rows = [line for line in text.splitlines() if line.startswith("| _")]
+    assert [r.split("|")[1].strip() for r in rows] == ["_fwd_partial_kernel", "_bwd_stats_kernel", "_bwd_grad_kernel"]
+    for r in rows:
+        cells = [c.strip() for c in r.split("|")[1:-1]]
+        assert int(cells[4]) > 0 and int(cells[5]) == 0 and int(cells[7]) > 0 and float(cells[8]) > 1.0, r
