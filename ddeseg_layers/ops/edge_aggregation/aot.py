@@ -66,10 +66,40 @@ def signature(fn, dtype: torch.dtype, has_mask: bool, constexprs: dict) -> dict:
     return sig
 
 
-def compile_cubin(fn, dtype, has_mask, constexprs, num_warps, arch: int = 90, workdir: Optional[Path] = None) -> Path:
-    """Compile one specialisation for sm_<arch>; returns the path of the cubin."""
+def attributes(fn, constexprs: dict, int_values: Optional[dict]) -> dict:
+    """The alignment specialisation Triton's JIT applies at launch: every pointer argument 16-byte aligned (torch
+    allocations are), and the integer arguments whose launch value is a multiple of 16 (``int_values``, e.g.
+    {"D": 1024}) marked as such. Without it the compiled code would be more pessimistic (scalar loads) than what
+    runs on the GPU."""
+    attrs = {}
+    int_values = int_values or {}
+    for i, name in enumerate(fn.arg_names):
+        if name in constexprs:
+            continue
+        if name not in INT_ARGS or (name in int_values and int_values[name] % 16 == 0):
+            attrs[(i,)] = [["tt.divisibility", 16]]
+    return attrs
+
+
+def compile_cubin(
+    fn,
+    dtype,
+    has_mask,
+    constexprs,
+    num_warps,
+    arch: int = 90,
+    workdir: Optional[Path] = None,
+    int_values: Optional[dict] = None,
+) -> Path:
+    """Compile one specialisation for sm_<arch> as the JIT would for a launch with these integer arguments
+    (``int_values``; alignment hints only); returns the path of the cubin."""
     triton, ASTSource, GPUTarget, _, _ = toolchain()
-    src = ASTSource(fn=fn, signature=signature(fn, dtype, has_mask, constexprs), constexprs=constexprs)
+    src = ASTSource(
+        fn=fn,
+        signature=signature(fn, dtype, has_mask, constexprs),
+        constexprs=constexprs,
+        attrs=attributes(fn, constexprs, int_values),
+    )
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps})
     workdir = Path(workdir or tempfile.mkdtemp(prefix="ddeseg_aot_"))
     path = workdir / f"{fn.__name__}_{abs(hash(str(sorted(constexprs.items())) + str(dtype) + str(num_warps)))}.cubin"
@@ -105,7 +135,7 @@ def report(d: int = 1024, J: int = 1024, dtypes=(torch.float32, torch.bfloat16),
     main loop for the forward partial kernel and the two backward kernels at the launchers' tile choice."""
     _, _, _, _, tk = toolchain()
     lines = [
-        f"sm_{arch}, d = {d}, J = {J}, reduce=True, no mask",
+        f"sm_{arch}, d = {d}, J = R = {J}, G = 1, Q = 250, reduce=True, no mask (launch-time alignment hints)",
         "",
         "| kernel | dtype | BLOCK_J x BLOCK_D | warps | registers | spill bytes | warps / SM (registers) "
         "| main-loop SASS instructions | per element per thread |",
@@ -124,8 +154,10 @@ def report(d: int = 1024, J: int = 1024, dtypes=(torch.float32, torch.bfloat16),
                 bj_b,
             ),
         ]
+        nsplit, split_len = tk.split_plan(250, J, bj_f)
+        ints = {"J": J, "R": J, "D": d, "SPLIT_LEN": split_len, "NSPLIT": nsplit}
         for fn, constexprs, warps, bj in builds:
-            cubin = compile_cubin(fn, dtype, False, constexprs, warps, arch)
+            cubin = compile_cubin(fn, dtype, False, constexprs, warps, arch, int_values=ints)
             usage = resource_usage(cubin)
             loops = loop_instructions(cubin)
             main = max(loops, key=lambda x: x[0])[0] if loops else 0

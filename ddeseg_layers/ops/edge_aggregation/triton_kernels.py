@@ -37,6 +37,7 @@ that ``TRITON_INTERPRET=1`` can be set before it is imported; no device is queri
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional
 
 import torch
@@ -48,11 +49,63 @@ TARGET_PROGRAMS = 1024
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
+# Under TRITON_INTERPRET=1 (numpy) libdevice is unavailable: the reciprocal below is then an ordinary division.
+_FAST_RECIP: tl.constexpr = tl.constexpr(os.environ.get("TRITON_INTERPRET") != "1")
+
+
+@triton.jit
+def _recip(y):
+    """1 / y: ``__fdividef`` on the GPU (<= 2 ulp for the arguments here, y in [1, inf)), '/' in the interpreter."""
+    if _FAST_RECIP:
+        r = tl.extra.cuda.libdevice.fast_dividef(1.0, y)
+    else:
+        r = 1.0 / y
+    return r
+
+
 @triton.jit
 def _gelu_parts(x):
-    """(GELU(x), Phi(x)) with the exact erf form."""
-    cdf = 0.5 * (1.0 + tl.erf(x * 0.7071067811865476))
+    """(GELU(x), Phi(x)) = (x Phi(x), Phi(x)), Phi the standard normal CDF = erfc(-x / sqrt 2) / 2 (exact-erf GELU).
+
+    erfc is evaluated branch-free with the Chebyshev-fitted form erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z / 2)
+    (Numerical Recipes' erfcc, fractional error < 1.2e-7 for every z >= 0, tails included), so Phi has a relative
+    error of ~1e-7 everywhere - the accuracy class of libdevice's erff (<= 2 ulp) - at ~20 instructions where
+    erff's branches cost ~30 plus register moves (docs/kernels.md: 36.8 vs 44.8 SASS instructions per element in
+    the forward loop). Checked against float64 on a dense grid of [-15, 15] by the interpreter tests.
+    """
+    z = tl.abs(x) * 0.7071067811865476
+    t = _recip(1.0 + 0.5 * z)
+    p = -0.82215223 + t * 0.17087277
+    p = 1.48851587 + t * p
+    p = -1.13520398 + t * p
+    p = 0.27886807 + t * p
+    p = -0.18628806 + t * p
+    p = 0.09678418 + t * p
+    p = 0.37409196 + t * p
+    p = 1.00002368 + t * p
+    p = -1.26551223 + t * p
+    tail = 0.5 * t * tl.exp(p - z * z)  # Phi(-|x|) = erfc(|x| / sqrt 2) / 2
+    cdf = tl.where(x >= 0, 1.0 - tail, tail)
     return x * cdf, cdf
+
+
+@triton.jit
+def _gelu_kernel(X, Y, CDF, N, BLOCK: tl.constexpr):
+    """Elementwise (GELU(x), Phi(x)) with the kernels' own formula (fp32): lets tests check it on the device."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    ok = offs < N
+    y, cdf = _gelu_parts(tl.load(X + offs, mask=ok, other=0.0))
+    tl.store(Y + offs, y, mask=ok)
+    tl.store(CDF + offs, cdf, mask=ok)
+
+
+def gelu_with_cdf(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(GELU(x), Phi(x)) of a float32 tensor through ``_gelu_parts`` (for accuracy checks)."""
+    x = x.contiguous()
+    y, cdf = torch.empty_like(x), torch.empty_like(x)
+    block = 1024
+    _gelu_kernel[(triton.cdiv(x.numel(), block),)](x, y, cdf, x.numel(), BLOCK=block)
+    return y, cdf
 
 
 @triton.jit
