@@ -127,6 +127,21 @@ def _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK: 
 
 
 @triton.jit
+def _program_setup(U, W, D, SPLIT_LEN, J, BLOCK_J: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Common prologue of the (Q, NSPLIT)-grid kernels: query q, its entry range [j_lo, j_hi), the tile offsets,
+    the d mask and the fp32 vectors U[q] and w."""
+    q = tl.program_id(0).to(tl.int64)
+    j_lo = tl.program_id(1).to(tl.int64) * SPLIT_LEN
+    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
+    offs_j = tl.arange(0, BLOCK_J)
+    offs_d = tl.arange(0, BLOCK_D)
+    d_ok = offs_d < D
+    u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    w = tl.load(W + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    return q, j_lo, j_hi, offs_j, offs_d, d_ok, u, w
+
+
+@triton.jit
 def _merge_partials(PM, PL, PX, base, NSPLIT, BLOCK_S: tl.constexpr):
     """Merge the NSPLIT per-split softmax partials of one query (max m_s, normaliser l_s, and a scalar x_s summed
     with the same weights) -> (m, l, x) with l = sum_s l_s exp(m_s - m); (+inf, 1, 0) when no entry is valid."""
@@ -170,18 +185,10 @@ def _fwd_partial_kernel(
     # m_s, the normaliser l_s = sum exp(s_j - m_s) and, for reduce=True, acc_s = sum exp(s_j - m_s) e_j.
     # reduce=False stores the scores in the [Q, J] fp32 scratch SCORES: the write pass reads them instead of
     # recomputing (with |s| ~ 1e4 a recomputation that rounds differently shifts exp(s - m) by ~1e-2 relative).
-    q = tl.program_id(0).to(tl.int64)
-    sp = tl.program_id(1).to(tl.int64)
-    offs_j = tl.arange(0, BLOCK_J)
-    offs_d = tl.arange(0, BLOCK_D)
-    d_ok = offs_d < D
-    u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
-    w = tl.load(W + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    q, j_lo, j_hi, offs_j, offs_d, d_ok, u, w = _program_setup(U, W, D, SPLIT_LEN, J, BLOCK_J, BLOCK_D)
     m_i = tl.full([], float("-inf"), tl.float32)
     l_i = tl.full([], 0.0, tl.float32)
     acc = tl.zeros([BLOCK_D], dtype=tl.float32)
-    j_lo = sp * SPLIT_LEN
-    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
     for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
@@ -197,7 +204,7 @@ def _fwd_partial_kernel(
         if REDUCE:
             acc = acc * alpha + tl.sum(p[:, None] * e, axis=0)
         m_i = m_new
-    part = q * NSPLIT + sp
+    part = q * NSPLIT + tl.program_id(1)
     tl.store(PM + part, m_i)
     tl.store(PL + part, l_i)
     if REDUCE:
@@ -253,16 +260,10 @@ def _fwd_write_kernel(
     BLOCK_D: tl.constexpr,
 ):
     # grid (Q, NSPLIT), reduce=False only: weighted edges a_j e_j with a_j = exp(s_j - m) / l from the stored scores
-    q = tl.program_id(0).to(tl.int64)
-    sp = tl.program_id(1).to(tl.int64)
-    offs_j = tl.arange(0, BLOCK_J)
-    offs_d = tl.arange(0, BLOCK_D)
-    d_ok = offs_d < D
-    u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    # (no score weight here: U is passed again in its place and the loaded vector is unused)
+    q, j_lo, j_hi, offs_j, offs_d, d_ok, u, unused = _program_setup(U, U, D, SPLIT_LEN, J, BLOCK_J, BLOCK_D)
     m = tl.load(STATS + 2 * q)
     norm = tl.load(STATS + 2 * q + 1)
-    j_lo = sp * SPLIT_LEN
-    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
     for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
@@ -299,20 +300,12 @@ def _bwd_stats_kernel(
     # that pass 2 uses weights and delta = sum_j a_j (g_j . e_j) that are consistent with the scores it reads.
     # (Mixing recomputed scores with the forward's statistics is off by several ulp(s) in exp(s - m), i.e. ~1e-2
     # relative for |s| ~ 1e4, caught by the GPU tests.)
-    q = tl.program_id(0).to(tl.int64)
-    sp = tl.program_id(1).to(tl.int64)
-    offs_j = tl.arange(0, BLOCK_J)
-    offs_d = tl.arange(0, BLOCK_D)
-    d_ok = offs_d < D
-    u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
-    w = tl.load(W + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    q, j_lo, j_hi, offs_j, offs_d, d_ok, u, w = _program_setup(U, W, D, SPLIT_LEN, J, BLOCK_J, BLOCK_D)
     if REDUCE:
         go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
     m_i = tl.full([], float("-inf"), tl.float32)
     l_i = tl.full([], 0.0, tl.float32)
     d_acc = tl.full([], 0.0, tl.float32)
-    j_lo = sp * SPLIT_LEN
-    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
     for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
@@ -332,7 +325,7 @@ def _bwd_stats_kernel(
         l_i = l_i * alpha + tl.sum(p, axis=0)
         d_acc = d_acc * alpha + tl.sum(p * da, axis=0)
         m_i = m_new
-    part = q * NSPLIT + sp
+    part = q * NSPLIT + tl.program_id(1)
     tl.store(PM + part, m_i)
     tl.store(PL + part, l_i)
     tl.store(PD + part, d_acc)
@@ -369,21 +362,13 @@ def _bwd_grad_kernel(
     # (m, l, delta), then for its entries: a_j = exp(s_j - m) / l, ds_j = a_j (g_j . e_j - delta),
     # dpre_j = (a_j g_j + ds_j w) * GELU'(pre_j); dP[row_j] += dpre_j (fp32 atomics, or a per-edge buffer when
     # deterministic), and per-(query, split) partials of dU = -sum_j dpre_j and dw = sum_j ds_j e_j.
-    q = tl.program_id(0).to(tl.int64)
-    sp = tl.program_id(1).to(tl.int64)
-    offs_j = tl.arange(0, BLOCK_J)
-    offs_d = tl.arange(0, BLOCK_D)
-    d_ok = offs_d < D
-    u = tl.load(U + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
-    w = tl.load(W + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    q, j_lo, j_hi, offs_j, offs_d, d_ok, u, w = _program_setup(U, W, D, SPLIT_LEN, J, BLOCK_J, BLOCK_D)
     if REDUCE:
         go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
     m_i, l_i, d_sum, unused = _merge_partials(PM, PL, PD, q * NSPLIT, NSPLIT, BLOCK_S)
     delta = d_sum / l_i
     du = tl.zeros([BLOCK_D], dtype=tl.float32)
     dw = tl.zeros([BLOCK_D], dtype=tl.float32)
-    j_lo = sp * SPLIT_LEN
-    j_hi = tl.minimum(j_lo + SPLIT_LEN, J)
     for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
         e, cdf = _gelu_parts(pre)
@@ -407,7 +392,7 @@ def _bwd_grad_kernel(
         else:
             dptrs = DP + (q * J + j)[:, None] * D + offs_d[None, :]
             tl.store(dptrs, dpre, mask=(j < J)[:, None] & d_ok[None, :])
-    part = q * NSPLIT + sp
+    part = q * NSPLIT + tl.program_id(1)
     tl.store(DU_PART + part * D + offs_d, du, mask=d_ok)
     tl.store(DW_PART + part * D + offs_d, dw, mask=d_ok)
 
