@@ -200,9 +200,10 @@ def run_case(case, backend, mode, dtype, device, reps):
 
 def _time_split(tk, tensors, config, device, reps):
     """(forward ms, forward+backward ms) of the Triton launchers with a fixed number of J splits, tile height and
-    warps per program (None = the launchers' choice)."""
+    warps per program (None = the launchers' choice), and the atomic or the deterministic (per-edge buffer +
+    index_put_) dP reduction: what the atomics cost."""
     P, U, idx, w = tensors
-    splits, block_j, num_warps = config
+    splits, block_j, num_warps, deterministic = config
     opts = {"splits": splits, "block_j": block_j, "num_warps": num_warps}
 
     def fwd():
@@ -210,7 +211,8 @@ def _time_split(tk, tensors, config, device, reps):
 
     def fwd_bwd():
         out, stats = fwd()
-        return tk.fused_backward(torch.ones_like(out), out, stats, P, U, idx, w, None, True, **opts)
+        go = torch.ones_like(out)
+        return tk.fused_backward(go, out, stats, P, U, idx, w, None, True, deterministic=deterministic, **opts)
 
     return time_fn(fwd, device, reps), time_fn(fwd_bwd, device, reps)
 
@@ -222,13 +224,13 @@ def splits_sweep(device, dtypes, reps) -> str:
     from ddeseg_layers.ops.edge_aggregation import triton_kernels as tk
 
     lines = [
-        "| case | dtype | splits | BLOCK_J fwd / bwd | warps | programs | fwd ms | fwd GB/s | fwd+bwd ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | dtype | splits | BLOCK_J fwd / bwd | warps | dP | programs | fwd ms | fwd GB/s | fwd+bwd ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    # (splits, BLOCK_J, num_warps); None = the launchers' choice
-    configs = [(1, None, None), (2, None, None), (4, None, None), (8, None, None), (16, None, None)]
-    configs += [(None, None, None), (None, 2, None), (None, 4, None), (None, 16, None), (None, None, 4)]
-    configs += [(None, None, 16), (None, 4, 4), (None, 2, 4)]
+    # (splits, BLOCK_J, num_warps, deterministic dP); None = the launchers' choice
+    configs = [(n, None, None, False) for n in (1, 2, 4, 8, 16, None)]
+    configs += [(None, 2, None, False), (None, 4, None, False), (None, 16, None, False), (None, None, 4, False)]
+    configs += [(None, None, 16, False), (None, 4, 4, False), (None, 2, 4, False), (None, None, None, True)]
     for dtype in dtypes:
         for Q, R, d in [(250, 256, 1024), (250, 1024, 1024), (2500, 1024, 1024)]:
             t = make_inputs(Q, NUM_CLASSES, R, 1, d, dtype, device, False)
@@ -237,13 +239,13 @@ def splits_sweep(device, dtypes, reps) -> str:
                 U = project_query(t["query"], t["weight"], t["bias"])
             idx, w = t["index"], t["score_weight"]
             for config in configs:
-                splits, block_j, num_warps = config
+                splits, block_j, num_warps, deterministic = config
                 bj_f = block_j or tk.block_sizes(R, d)[0]
                 bj_b = block_j or tk.block_sizes(R, d, backward=True)[0]
                 warps = num_warps or tk.block_sizes(R, d)[2]
                 nsplit = tk.split_plan(Q, R, bj_f, splits)[0]
                 head = f"| Q={Q} R={R} d={d} | {str(dtype).replace('torch.', '')} | {splits or 'auto'} | "
-                head += f"{bj_f} / {bj_b} | {warps} | {Q * nsplit} | "
+                head += f"{bj_f} / {bj_b} | {warps} | {'buffer' if deterministic else 'atomic'} | {Q * nsplit} | "
                 try:
                     fms, bms = _time_split(tk, (P, U, idx, w), config, device, reps)
                 except Exception as exc:  # e.g. out of resources for a large tile: report the row, go on
