@@ -566,7 +566,9 @@ def fused_backward(
     nsplit, split_len = split_plan(Q, J, block_j, splits)
     scores = torch.empty((Q, J), dtype=torch.float32, device=dev)
     # per-(query, split) softmax partials: max m_s, normaliser l_s, d_s = sum exp(s_j - m_s) (g_j . e_j)
-    pm, pl, pd = (torch.empty((Q, nsplit), dtype=torch.float32, device=dev) for _ in range(3))
+    pm = torch.empty((Q, nsplit), dtype=torch.float32, device=dev)
+    pl = torch.empty((Q, nsplit), dtype=torch.float32, device=dev)
+    pd = torch.empty((Q, nsplit), dtype=torch.float32, device=dev)
     du_part = torch.empty((Q, nsplit, D), dtype=torch.float32, device=dev)
     dw_part = torch.empty((Q, nsplit, D), dtype=torch.float32, device=dev)
     if deterministic:
