@@ -18,9 +18,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
-from .utils import check_loss_inputs, pixel_weights, validate_loss_name
+from .utils import PixelLoss, check_loss_inputs, pixel_weights
 
 __all__ = ["AVSBCELoss", "avs_bce_loss"]
 
@@ -45,7 +45,7 @@ def avs_bce_loss(
 
 
 @MODELS.register_module()
-class AVSBCELoss(nn.Module):
+class AVSBCELoss(PixelLoss):
     """Registered BCE term of eq. (18) for binary tasks (S4 / MS3, C = 1).
 
     Args:
@@ -54,28 +54,9 @@ class AVSBCELoss(nn.Module):
         loss_name: key in the log / loss dict; must start with ``loss_``.
     """
 
+    _loss_fn = staticmethod(avs_bce_loss)
+
     def __init__(
         self, loss_weight: float = 5.0, ignore_index: Optional[int] = 255, loss_name: str = "loss_bce"
     ) -> None:
-        super().__init__()
-        self.loss_weight = float(loss_weight)
-        self.ignore_index = ignore_index
-        self._loss_name = validate_loss_name(type(self).__name__, loss_name)
-
-    def forward(
-        self,
-        pred: Tensor,
-        target: Tensor,
-        weight: Optional[Tensor] = None,
-        ignore_index: Optional[int] = None,
-    ) -> Tensor:
-        """pred: logits [B, 1, H, W]; target: [B, H, W] int64; weight: optional [B, H, W] -> weighted scalar."""
-        ii = self.ignore_index if ignore_index is None else ignore_index
-        return self.loss_weight * avs_bce_loss(pred, target, ii, weight)
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
-
-    def extra_repr(self) -> str:
-        return f"loss_weight={self.loss_weight}, ignore_index={self.ignore_index}"
+        super().__init__(loss_weight, ignore_index, loss_name)

@@ -89,26 +89,28 @@ def region_probs_and_targets(
     return probs.reshape(b, c, -1) * w, onehot.reshape(b, c, -1) * w
 
 
-class SmoothRegionLoss(nn.Module):
-    """Shared mmseg-style wrapper of the smoothed region losses (Dice, soft IoU) of eq. (18).
+class PixelLoss(nn.Module):
+    """Shared mmseg-style wrapper of the loss terms of eq. (18): ``loss_weight * _loss_fn(...)``, an
+    ``ignore_index`` that ``forward`` may override, and a validated ``loss_name``.
 
-    Subclasses set ``_loss_fn(pred, target, ignore_index, smooth, weight) -> Tensor`` and their defaults.
+    Subclasses set ``_loss_fn(pred, target, ignore_index, weight) -> Tensor`` and their defaults.
 
     Args:
         loss_weight: the term's lambda in eq. (18).
-        smooth: additive smoothing s (official 1e-5).
         ignore_index: target value excluded from the loss; a value passed to ``forward`` overrides it.
         loss_name: key in the log / loss dict; must start with ``loss_``.
     """
 
     _loss_fn = None
 
-    def __init__(self, loss_weight: float, smooth: float, ignore_index: Optional[int], loss_name: str) -> None:
+    def __init__(self, loss_weight: float, ignore_index: Optional[int], loss_name: str) -> None:
         super().__init__()
         self.loss_weight = float(loss_weight)
-        self.smooth = float(smooth)
         self.ignore_index = ignore_index
         self._loss_name = validate_loss_name(type(self).__name__, loss_name)
+
+    def _term(self, pred: Tensor, target: Tensor, ignore_index: Optional[int], weight: Optional[Tensor]) -> Tensor:
+        return type(self)._loss_fn(pred, target, ignore_index, weight)
 
     def forward(
         self,
@@ -119,11 +121,34 @@ class SmoothRegionLoss(nn.Module):
     ) -> Tensor:
         """pred: logits [B, C, H, W]; target: [B, H, W] int64; weight: optional [B, H, W] -> weighted scalar."""
         ii = self.ignore_index if ignore_index is None else ignore_index
-        return self.loss_weight * type(self)._loss_fn(pred, target, ii, self.smooth, weight)
+        return self.loss_weight * self._term(pred, target, ii, weight)
 
     @property
     def loss_name(self) -> str:
         return self._loss_name
+
+    def extra_repr(self) -> str:
+        return f"loss_weight={self.loss_weight}, ignore_index={self.ignore_index}"
+
+
+class SmoothRegionLoss(PixelLoss):
+    """Shared wrapper of the smoothed region losses (Dice, soft IoU) of eq. (18).
+
+    Subclasses set ``_loss_fn(pred, target, ignore_index, smooth, weight) -> Tensor`` and their defaults.
+
+    Args:
+        loss_weight: the term's lambda in eq. (18).
+        smooth: additive smoothing s (official 1e-5).
+        ignore_index: target value excluded from the loss; a value passed to ``forward`` overrides it.
+        loss_name: key in the log / loss dict; must start with ``loss_``.
+    """
+
+    def __init__(self, loss_weight: float, smooth: float, ignore_index: Optional[int], loss_name: str) -> None:
+        super().__init__(loss_weight, ignore_index, loss_name)
+        self.smooth = float(smooth)
+
+    def _term(self, pred: Tensor, target: Tensor, ignore_index: Optional[int], weight: Optional[Tensor]) -> Tensor:
+        return type(self)._loss_fn(pred, target, ignore_index, self.smooth, weight)
 
     def extra_repr(self) -> str:
         return f"loss_weight={self.loss_weight}, smooth={self.smooth}, ignore_index={self.ignore_index}"
