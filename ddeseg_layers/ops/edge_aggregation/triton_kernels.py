@@ -173,6 +173,26 @@ def _merge_partials(PM, PL, PX, base, NSPLIT, BLOCK_S: tl.constexpr):
 
 
 @triton.jit
+def _tile_scores(P, IDX, MASK, q, j0, J, R, D, u, w, offs_j, offs_d, d_ok, HAS_MASK: tl.constexpr):
+    """One tile of query q recomputed from P: (pre, e, cdf, scores s (-inf where invalid), valid, row, j)."""
+    pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
+    e, cdf = _gelu_parts(pre)
+    s = tl.where(valid, tl.sum(e * w[None, :], axis=1), float("-inf"))
+    return pre, e, cdf, s, valid, row, j
+
+
+@triton.jit
+def _online_softmax_step(m_i, l_i, s):
+    """Online softmax over one tile of scores: (new max, exp(s - max), rescale alpha of the old state, new
+    normaliser); safe when every score so far is -inf."""
+    m_new = tl.maximum(m_i, tl.max(s, axis=0))
+    m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+    p = tl.exp(s - m_use)
+    alpha = tl.exp(m_i - m_use)
+    return m_new, p, alpha, l_i * alpha + tl.sum(p, axis=0)
+
+
+@triton.jit
 def _fwd_partial_kernel(
     P,
     U,
@@ -203,17 +223,10 @@ def _fwd_partial_kernel(
     l_i = tl.full([], 0.0, tl.float32)
     acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     for j0 in range(j_lo, j_hi, BLOCK_J):
-        pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
-        e, cdf = _gelu_parts(pre)
-        s = tl.sum(e * w[None, :], axis=1)
-        s = tl.where(valid, s, float("-inf"))
+        pre, e, cdf, s, valid, row, j = _tile_scores(P, IDX, MASK, q, j0, J, R, D, u, w, offs_j, offs_d, d_ok, HAS_MASK)
         if not REDUCE:
             tl.store(SCORES + q * J + j, s, mask=j < J)
-        m_new = tl.maximum(m_i, tl.max(s, axis=0))
-        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.exp(s - m_use)
-        alpha = tl.exp(m_i - m_use)
-        l_i = l_i * alpha + tl.sum(p, axis=0)
+        m_new, p, alpha, l_i = _online_softmax_step(m_i, l_i, s)
         if REDUCE:
             acc = acc * alpha + tl.sum(p[:, None] * e, axis=0)
         m_i = m_new
@@ -320,10 +333,7 @@ def _bwd_stats_kernel(
     l_i = tl.full([], 0.0, tl.float32)
     d_acc = tl.full([], 0.0, tl.float32)
     for j0 in range(j_lo, j_hi, BLOCK_J):
-        pre, valid, row, j = _load_tile(P, IDX, MASK, q, j0, J, R, D, u, offs_j, offs_d, d_ok, HAS_MASK)
-        e, cdf = _gelu_parts(pre)
-        s = tl.sum(e * w[None, :], axis=1)
-        s = tl.where(valid, s, float("-inf"))
+        pre, e, cdf, s, valid, row, j = _tile_scores(P, IDX, MASK, q, j0, J, R, D, u, w, offs_j, offs_d, d_ok, HAS_MASK)
         tl.store(SCORES + q * J + j, s, mask=j < J)
         if REDUCE:
             g = go[None, :]
@@ -331,11 +341,7 @@ def _bwd_stats_kernel(
             gptrs = GO + (q * J + j)[:, None] * D + offs_d[None, :]
             g = tl.load(gptrs, mask=valid[:, None] & d_ok[None, :], other=0.0).to(tl.float32)
         da = tl.where(valid, tl.sum(g * e, axis=1), 0.0)
-        m_new = tl.maximum(m_i, tl.max(s, axis=0))
-        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.exp(s - m_use)
-        alpha = tl.exp(m_i - m_use)
-        l_i = l_i * alpha + tl.sum(p, axis=0)
+        m_new, p, alpha, l_i = _online_softmax_step(m_i, l_i, s)
         d_acc = d_acc * alpha + tl.sum(p * da, axis=0)
         m_i = m_new
     part = q * NSPLIT + tl.program_id(1)
