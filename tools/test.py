@@ -1,6 +1,8 @@
 """Evaluate a trained DDESeg checkpoint on the config's test split (AVSMetric, both conventions).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--data-root ROOT] [--out metrics.json]
+        [--cfg-options k=v ...]
+    torchrun --nproc_per_node 2 tools/test.py CONFIG CHECKPOINT --launcher pytorch
 
 Same path as `mim test mmseg CONFIG --checkpoint CHECKPOINT`. The checkpoint's folder is trusted for full unpickling
 (it is one of your own runs); third-party files are read weights-only.
@@ -15,25 +17,32 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import apply_avss_classes, apply_data_root, import_plugin, set_cpu_dist_backend  # noqa: E402
+from train import apply_avss_classes, apply_data_root, import_plugin, process_group, set_cpu_dist_backend  # noqa: E402
 
 
 def main(argv=None) -> dict:
+    from mmengine.config import Config, DictAction
+
     p = argparse.ArgumentParser(description="Test DDESeg (mmengine Runner)")
     p.add_argument("config")
     p.add_argument("checkpoint")
     p.add_argument("--work-dir")
     p.add_argument("--data-root")
     p.add_argument("--out", help="write the metrics as JSON here")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="key=value overrides (mmengine DictAction)")
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=0)
     args = p.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
     import_plugin()
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
     from mmseg_plugin.hooks import trust_directory
 
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     if args.data_root:
         apply_data_root(cfg, args.data_root)
     apply_avss_classes(cfg)
@@ -47,9 +56,10 @@ def main(argv=None) -> dict:
     cfg.resume = False
     set_cpu_dist_backend(cfg)
     trust_directory(osp.dirname(osp.abspath(args.checkpoint)))
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    if args.out:
+    with process_group(cfg):
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+    if args.out and int(os.environ.get("RANK", "0")) == 0:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump({k: float(v) if isinstance(v, (int, float)) else str(v) for k, v in metrics.items()}, f, indent=1)

@@ -12,6 +12,7 @@ trusted for resuming the run's own checkpoints (torch >= 2.6 weights_only, see d
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import os.path as osp
@@ -116,6 +117,30 @@ def init_cpu_process_group(cfg) -> None:
         dist.init_process_group(backend="gloo")
 
 
+@contextlib.contextmanager
+def process_group(cfg):
+    """Start the process group where mmengine cannot (see ``init_cpu_process_group``) and always tear it down.
+
+    mmengine never calls ``destroy_process_group``; a process group still alive at interpreter exit is destroyed by
+    static destructors while its worker threads are joinable, which can abort the process ("terminate called without
+    an active exception", SIGABRT) after a run that finished correctly. On success the ranks meet at a barrier first
+    so no rank tears down while another is still in a collective; after an error the group is destroyed without one
+    (a barrier would wait for the failed rank forever).
+    """
+    import torch.distributed as dist
+
+    init_cpu_process_group(cfg)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            if ok:
+                dist.barrier()
+            dist.destroy_process_group()
+
+
 def parse_args(argv=None):
     from mmengine.config import DictAction
 
@@ -179,9 +204,9 @@ def main(argv=None) -> None:
     trust_directory(cfg.work_dir)
     if int(os.environ.get("RANK", "0")) == 0:
         mark_work_dir(cfg.work_dir)
-    init_cpu_process_group(cfg)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    with process_group(cfg):
+        runner = Runner.from_cfg(cfg)
+        runner.train()
 
 
 if __name__ == "__main__":

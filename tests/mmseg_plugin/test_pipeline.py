@@ -19,7 +19,7 @@ def _tool(name):
 
 def tiny_synthetic_config(tmp_path, **sizes) -> str:
     """A leaf on configs/ddeseg_synthetic.py with a tiny generated set under tmp_path (absolute _base_)."""
-    gen = dict(num_classes=3, image_size=32, num_train=sizes.get("train", 6), num_val=2, num_test=2)
+    gen = dict(num_classes=3, image_size=32, num_train=sizes.get("train", 6), num_val=2, num_test=sizes.get("test", 2))
     root = str(tmp_path / "data")
     text = f"""_base_ = [{os.path.join(REPO, "configs", "ddeseg_synthetic.py")!r}]
 data_root = {root!r}
