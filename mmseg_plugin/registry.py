@@ -9,7 +9,7 @@ _MODULES = (
     "mmseg_plugin.datasets",  # AV datasets and transforms
     "mmseg_plugin.models",  # data preprocessor, segmentor, audio classifier
     "mmseg_plugin.models.losses",  # AVSDiceLoss, AVSBCELoss, AVSCrossEntropyLoss, AVSIoULoss
-    "mmseg_plugin.evaluation",  # AVSMetric
+    "mmseg_plugin.evaluation",  # AVSMetric, AVSMaskWriter
     "mmseg_plugin.hooks",  # memory check, run-checkpoint trust
 )
 

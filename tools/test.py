@@ -1,7 +1,7 @@
 """Evaluate a trained DDESeg checkpoint on the config's test split (AVSMetric, both conventions).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--data-root ROOT] [--out metrics.json]
-        [--cfg-options k=v ...]
+        [--cfg-options k=v ...] [--save-masks DIR]
     torchrun --nproc_per_node 2 tools/test.py CONFIG CHECKPOINT --launcher pytorch
 
 Same path as `mim test mmseg CONFIG --checkpoint CHECKPOINT`. The checkpoint's folder is trusted for full unpickling
@@ -20,6 +20,15 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from train import apply_avss_classes, apply_data_root, import_plugin, process_group, set_cpu_dist_backend  # noqa: E402
 
 
+def add_mask_writer(cfg, output_dir: str) -> None:
+    """Append an ``AVSMaskWriter`` to the test evaluator (a single metric dict becomes a list)."""
+    ev = cfg.test_evaluator
+    metrics = list(ev) if isinstance(ev, (list, tuple)) else [ev]
+    if isinstance(ev, dict) and ev.get("type") == "Evaluator":
+        raise ValueError("--save-masks: the config's test_evaluator is an Evaluator dict; add AVSMaskWriter to it")
+    cfg.test_evaluator = metrics + [dict(type="AVSMaskWriter", output_dir=output_dir)]
+
+
 def main(argv=None) -> dict:
     from mmengine.config import Config, DictAction
 
@@ -29,6 +38,11 @@ def main(argv=None) -> dict:
     p.add_argument("--work-dir")
     p.add_argument("--data-root")
     p.add_argument("--out", help="write the metrics as JSON here")
+    p.add_argument(
+        "--save-masks",
+        metavar="DIR",
+        help="also write every predicted mask as a PNG under DIR/<clip_id>/<frame_index>.png, with DIR/masks.csv",
+    )
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="key=value overrides (mmengine DictAction)")
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     p.add_argument("--local_rank", "--local-rank", type=int, default=0)
@@ -54,6 +68,8 @@ def main(argv=None) -> dict:
     )
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.save_masks:
+        add_mask_writer(cfg, args.save_masks)
     set_cpu_dist_backend(cfg)
     trust_directory(osp.dirname(osp.abspath(args.checkpoint)))
     with process_group(cfg):

@@ -119,26 +119,23 @@ def init_cpu_process_group(cfg) -> None:
 
 @contextlib.contextmanager
 def process_group(cfg):
-    """Start the process group where mmengine cannot (see ``init_cpu_process_group``) and always tear it down.
+    """Start the process group where mmengine cannot (see ``init_cpu_process_group``) and tear it down after a run.
 
-    mmengine never calls ``destroy_process_group``; a process group still alive at interpreter exit is destroyed by
-    static destructors while its worker threads are joinable, which can abort the process ("terminate called without
-    an active exception", SIGABRT) after a run that finished correctly. On success the ranks meet at a barrier first
-    so no rank tears down while another is still in a collective; after an error the group is destroyed without one
-    (a barrier would wait for the failed rank forever).
+    mmengine never calls ``destroy_process_group``. A gloo group still alive at interpreter finalisation can abort the
+    process (SIGABRT, "terminate called without an active exception") after a run that finished correctly: its
+    worker threads still hold work objects whose tensors need the GIL while the interpreter is torn down (pytorch
+    issue 190489, the abandoned atexit fix in PR 179291). After a successful run the ranks meet at a barrier, so
+    none tears down while another is still in a collective, and destroy the group. After an error nothing is torn
+    down: the barrier would wait for the failed rank, and destroying while peers are in a collective can deadlock
+    (torchtitan PR 1342); the error propagates and the launcher stops the other ranks.
     """
     import torch.distributed as dist
 
     init_cpu_process_group(cfg)
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        if dist.is_available() and dist.is_initialized():
-            if ok:
-                dist.barrier()
-            dist.destroy_process_group()
+    yield
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def parse_args(argv=None):

@@ -1,4 +1,4 @@
-"""AVS evaluation: the registered ``AVSMetric`` (mmseg METRICS) and its pure-PyTorch formulas."""
+"""AVS evaluation: the registered ``AVSMetric`` and ``AVSMaskWriter`` (mmseg METRICS) and the metric formulas."""
 
 from .avs_metric import AVSMetric
 from .avs_metric_functions import (
@@ -10,8 +10,10 @@ from .avs_metric_functions import (
     foreground_probability,
     pr_curve_counts,
 )
+from .mask_writer import AVSMaskWriter
 
 __all__ = [
+    "AVSMaskWriter",
     "AVSMetric",
     "avsbench_binary_scores",
     "avsbench_semantic_scores",

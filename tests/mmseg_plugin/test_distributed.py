@@ -1,11 +1,15 @@
 """Two-process CPU training and evaluation with torchrun (gloo) on a tiny synthetic set through tools/train.py and
 tools/test.py (~70 s on 2 cores)."""
 
+import csv
 import json
 import os
 import socket
 import subprocess
 import sys
+
+import numpy as np
+from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,10 +64,12 @@ def test_torchrun_two_processes(tmp_path):
 
     # evaluation: two ranks (each sees half the frames, padded by the sampler) == one process, metric for metric
     out2, out1 = str(tmp_path / "metrics2.json"), str(tmp_path / "metrics1.json")
-    _torchrun("test.py", [cfg, ckpt, "--work-dir", str(tmp_path / "t2"), "--out", out2] + mem_opt, env, str(tmp_path))
+    masks2, masks1 = str(tmp_path / "masks2"), str(tmp_path / "masks1")
+    args2 = [cfg, ckpt, "--work-dir", str(tmp_path / "t2"), "--out", out2, "--save-masks", masks2]
+    _torchrun("test.py", args2 + mem_opt, env, str(tmp_path))
     subprocess.run(
         [sys.executable, os.path.join(REPO, "tools", "test.py"), cfg, ckpt, "--work-dir", str(tmp_path / "t1")]
-        + ["--out", out1]
+        + ["--out", out1, "--save-masks", masks1]
         + mem_opt,
         check=True,
         env=env,
@@ -77,3 +83,12 @@ def test_torchrun_two_processes(tmp_path):
     assert {"avsbench/mIoU", "avsbench/mF", "dataset/mIoU"} <= numeric
     for k in numeric:
         assert abs(m1[k] - m2[k]) < 1e-9, (k, m1[k], m2[k])
+    # the masks written by the two ranks are the single-process masks, file for file, with the same manifest
+    assert m1["masks/num_written"] == m2["masks/num_written"] == 15
+    with open(os.path.join(masks1, "masks.csv")) as f1, open(os.path.join(masks2, "masks.csv")) as f2:
+        rows1, rows2 = list(csv.reader(f1)), list(csv.reader(f2))
+    assert rows1 == rows2 and len(rows1) == 16
+    for row in rows1[1:]:
+        a = np.asarray(Image.open(os.path.join(masks1, row[1])))
+        b = np.asarray(Image.open(os.path.join(masks2, row[1])))
+        assert a.shape == (64, 64) and np.array_equal(a, b), row  # the config's test Resize, as scored
