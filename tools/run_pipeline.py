@@ -14,7 +14,8 @@ Stages (each skipped when its output exists, unless named in ``--force``; ``--fo
 3. ``train``:  train DDESeg with that memory and encoder through mmengine's Runner (the `mim train` path), model
    selection on val -> ``<work_dir>/ddeseg/`` (an interrupted run resumes from its last checkpoint).
 4. ``test``:   evaluate the final checkpoint on the test split with AVSMetric (AVSBench per-frame and dataset-level
-   conventions) next to an all-background prediction -> ``<work_dir>/summary.json``.
+   conventions) next to an all-background prediction -> ``<work_dir>/summary.json``; the predicted masks
+   (AVSMaskWriter) -> ``<work_dir>/test/masks/<clip_id>/<frame_index>.png`` and ``masks.csv``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import apply_avss_classes, apply_data_root, import_plugin, set_cpu_dist_backend, shrink_iter_schedule  # noqa: E402
+from train import (  # noqa: E402
+    add_mask_writer,
+    apply_avss_classes,
+    apply_data_root,
+    import_plugin,
+    set_cpu_dist_backend,
+    shrink_iter_schedule,
+)
 
 STAGES = ("data", "audio", "memory", "train", "test")
 DEFAULT_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), "configs", "ddeseg_synthetic.py")
@@ -198,13 +206,15 @@ def all_background_metrics(cfg) -> dict:
     return metric.evaluate(len(samples))
 
 
-def stage_test(cfg, checkpoint: str) -> dict:
+def stage_test(cfg, checkpoint: str, masks_dir: str) -> dict:
+    """Test split metrics of ``checkpoint``; the predicted masks go to ``masks_dir`` (AVSMaskWriter)."""
     from mmengine.runner import Runner
 
     cfg = copy.deepcopy(cfg)
     cfg.load_from = checkpoint
     cfg.resume = False
     cfg.work_dir = osp.join(osp.dirname(cfg.work_dir), "test")
+    add_mask_writer(cfg, masks_dir)
     runner = Runner.from_cfg(cfg)
     return runner.test()
 
@@ -315,12 +325,14 @@ def main(argv=None) -> dict:
 
     # 4. test + all-background baseline
     t0 = time.time()
-    metrics = stage_test(scfg, summary["train"]["checkpoint"])
+    summary["masks"] = osp.join(work_dir, "test", "masks")
+    metrics = stage_test(scfg, summary["train"]["checkpoint"], summary["masks"])
     baseline = all_background_metrics(scfg)
     summary["test"] = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
     summary["all_background"] = {k: float(v) for k, v in baseline.items() if isinstance(v, (int, float))}
     summary["timings_s"]["test"] = round(time.time() - t0, 1)
     _print_table(summary)
+    print(f"predicted test masks: {summary['masks']} (masks.csv lists them)")
     return _finish(summary, work_dir, t_all)
 
 

@@ -17,16 +17,14 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import apply_avss_classes, apply_data_root, import_plugin, process_group, set_cpu_dist_backend  # noqa: E402
-
-
-def add_mask_writer(cfg, output_dir: str) -> None:
-    """Append an ``AVSMaskWriter`` to the test evaluator (a single metric dict becomes a list)."""
-    ev = cfg.test_evaluator
-    metrics = list(ev) if isinstance(ev, (list, tuple)) else [ev]
-    if isinstance(ev, dict) and ev.get("type") == "Evaluator":
-        raise ValueError("--save-masks: the config's test_evaluator is an Evaluator dict; add AVSMaskWriter to it")
-    cfg.test_evaluator = metrics + [dict(type="AVSMaskWriter", output_dir=output_dir)]
+from train import (  # noqa: E402
+    add_mask_writer,
+    apply_avss_classes,
+    apply_data_root,
+    import_plugin,
+    process_group,
+    set_cpu_dist_backend,
+)
 
 
 def main(argv=None) -> dict:

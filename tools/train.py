@@ -92,6 +92,15 @@ def shrink_iter_schedule(cfg, max_iters: int) -> None:
         ck["interval"] = max(1, min(int(ck.get("interval", max_iters)), max_iters // 2 or 1))
 
 
+def add_mask_writer(cfg, output_dir: str) -> None:
+    """Append an ``AVSMaskWriter`` to the test evaluator (a single metric dict becomes a list)."""
+    ev = cfg.test_evaluator
+    metrics = list(ev) if isinstance(ev, (list, tuple)) else [ev]
+    if isinstance(ev, dict) and ev.get("type") == "Evaluator":
+        raise ValueError("--save-masks: the config's test_evaluator is an Evaluator dict; add AVSMaskWriter to it")
+    cfg.test_evaluator = metrics + [dict(type="AVSMaskWriter", output_dir=output_dir)]
+
+
 def set_cpu_dist_backend(cfg) -> None:
     """Without CUDA: gloo backend and a CPU DistributedDataParallel (``device_ids=None``)."""
     import torch

@@ -66,6 +66,11 @@ def test_pipeline_runs_every_stage_then_skips(tmp_path):
     for key in ("avsbench/J&F", "dataset/J&F", "mJ", "mF"):
         assert key in summary["test"] and key in summary["all_background"]
     assert summary["train"]["seg_iters"] == 2
+    # every test frame's predicted mask is written, listed once in the manifest
+    with open(os.path.join(summary["masks"], "masks.csv")) as f:
+        rows = f.read().splitlines()[1:]
+    assert len(rows) == summary["data"]["test"] == summary["test"]["masks/num_written"]
+    assert all(os.path.isfile(os.path.join(summary["masks"], r.split(",")[1])) for r in rows)
     # encoder weights are what the DDESeg audio backbone loads
     state = torch.load(os.path.join(work, "audio_encoder.pth"), weights_only=True)
     assert all(torch.is_tensor(v) for v in state.values())
