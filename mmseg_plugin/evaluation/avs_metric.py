@@ -69,12 +69,12 @@ def _pixel_tensor(value: Any) -> torch.Tensor:
     return data
 
 
-def _label_map(value: Any, name: str, where: str) -> torch.Tensor:
+def _label_map(value: Any, name: str, where: str, owner: str = "AVSMetric") -> torch.Tensor:
     t = _pixel_tensor(value)
     if t.dim() == 3 and t.shape[0] == 1:
         t = t[0]
     if t.dim() != 2:
-        raise ValueError(f"AVSMetric: {name} of {where} must be [1, H, W] or [H, W], got {tuple(t.shape)}")
+        raise ValueError(f"{owner}: {name} of {where} must be [1, H, W] or [H, W], got {tuple(t.shape)}")
     return t
 
 

@@ -151,7 +151,7 @@ class AVSMaskWriter(BaseMetric):
             pred_field = _field(sample, "pred_sem_seg")
             if pred_field is None:
                 raise ValueError(f"AVSMaskWriter: {where} has no pred_sem_seg (run the model in predict mode)")
-            pred = _label_map(pred_field, "pred_sem_seg", where).cpu().numpy()
+            pred = _label_map(pred_field, "pred_sem_seg", where, "AVSMaskWriter").cpu().numpy()
             if pred.dtype.kind == "f":
                 if not np.array_equal(pred, np.round(pred)):
                     raise ValueError(f"AVSMaskWriter: pred_sem_seg of {where} holds non-integer values")

@@ -124,5 +124,9 @@ def test_errors_name_the_frame(tmp_path):
         _run(AVSMaskWriter(out), [_sample(p + 255, "a", 0)], AVSS_META)
     with pytest.raises(ValueError, match=r"non-integer"):
         _run(AVSMaskWriter(out), [_sample(p + 0.5, "a", 0)], AVSS_META)
+    with pytest.raises(ValueError, match=r"AVSMaskWriter: pred_sem_seg of .*a/frames/0.jpg must be \[1, H, W\]"):
+        two = _sample(p, "a", 0)
+        two.pred_sem_seg = PixelData(data=torch.zeros(2, 2, 2, dtype=torch.long))  # two channels: not a label map
+        _run(AVSMaskWriter(out), [two], AVSS_META)
     with pytest.raises(ValueError, match=r"task is None"):
         _run(AVSMaskWriter(out), [_sample(p, "a", 0)], dict(classes=("a", "b")))
