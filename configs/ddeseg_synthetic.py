@@ -23,4 +23,4 @@ model = dict(
 audio_classifier = dict(work_dir="work_dirs/ddeseg_synthetic/audio_encoder")
 memory_builder = dict(cache_dir="work_dirs/ddeseg_synthetic/memory_cache")
 env_cfg = dict(dist_cfg=dict(backend="gloo"), mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0))
-default_hooks = dict(visualization=dict(type="SegVisualizationHook", draw=False))
+default_hooks = dict(visualization=dict(type="AVSVisualizationHook", draw=False))

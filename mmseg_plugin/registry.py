@@ -10,7 +10,7 @@ _MODULES = (
     "mmseg_plugin.models",  # data preprocessor, segmentor, audio classifier
     "mmseg_plugin.models.losses",  # AVSDiceLoss, AVSBCELoss, AVSCrossEntropyLoss, AVSIoULoss
     "mmseg_plugin.evaluation",  # AVSMetric, AVSMaskWriter
-    "mmseg_plugin.hooks",  # memory check, run-checkpoint trust
+    "mmseg_plugin.hooks",  # memory check, run-checkpoint trust, AVS visualization
 )
 
 for _m in _MODULES:

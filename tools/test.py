@@ -1,7 +1,7 @@
 """Evaluate a trained DDESeg checkpoint on the config's test split (AVSMetric, both conventions).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--data-root ROOT] [--out metrics.json]
-        [--cfg-options k=v ...] [--save-masks DIR]
+        [--cfg-options k=v ...] [--save-masks DIR] [--show-dir DIR [--show-interval N]]
     torchrun --nproc_per_node 2 tools/test.py CONFIG CHECKPOINT --launcher pytorch
 
 Same path as `mim test mmseg CONFIG --checkpoint CHECKPOINT`. The checkpoint's folder is trusted for full unpickling
@@ -27,6 +27,18 @@ from train import (  # noqa: E402
 )
 
 
+def enable_drawing(cfg, show_dir: str, interval: int) -> None:
+    """What mmseg's ``--show-dir`` does, with the AVS hook: draw every ``interval``-th batch into ``show_dir``."""
+    hooks = cfg.get("default_hooks", None) or {}
+    vis = hooks.get("visualization", None)
+    if vis is None or vis.get("type") not in ("AVSVisualizationHook", "SegVisualizationHook"):
+        raise ValueError(f"--show-dir: default_hooks.visualization must be an AVSVisualizationHook, got {vis!r}")
+    if interval < 1:
+        raise ValueError(f"--show-interval must be >= 1, got {interval}")
+    vis.update(type="AVSVisualizationHook", draw=True, interval=interval)
+    cfg.visualizer["save_dir"] = show_dir
+
+
 def main(argv=None) -> dict:
     from mmengine.config import Config, DictAction
 
@@ -41,6 +53,12 @@ def main(argv=None) -> dict:
         metavar="DIR",
         help="also write every predicted mask as a PNG under DIR/<clip_id>/<frame_index>.png, with DIR/masks.csv",
     )
+    p.add_argument(
+        "--show-dir",
+        metavar="DIR",
+        help="draw ground truth | prediction over each frame (AVSVisualizationHook) into DIR/vis_data/vis_image",
+    )
+    p.add_argument("--show-interval", type=int, default=1, help="with --show-dir: draw every N-th batch (default 1)")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="key=value overrides (mmengine DictAction)")
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     p.add_argument("--local_rank", "--local-rank", type=int, default=0)
@@ -68,6 +86,8 @@ def main(argv=None) -> dict:
     cfg.resume = False
     if args.save_masks:
         add_mask_writer(cfg, args.save_masks)
+    if args.show_dir:
+        enable_drawing(cfg, args.show_dir, args.show_interval)
     set_cpu_dist_backend(cfg)
     trust_directory(osp.dirname(osp.abspath(args.checkpoint)))
     with process_group(cfg):

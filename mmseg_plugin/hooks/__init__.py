@@ -14,10 +14,12 @@ from .run_checkpoints import (
     trust_directory,
 )
 from .run_trust_hook import DDESegRunTrustHook
+from .visualization_hook import AVSVisualizationHook
 
 install_run_checkpoint_loader()
 
 __all__ = [
+    "AVSVisualizationHook",
     "MARKER",
     "DDESegRunTrustHook",
     "SemanticMemoryCheckHook",

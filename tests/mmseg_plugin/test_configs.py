@@ -59,6 +59,8 @@ def test_config_structure(path):
         assert cfg.default_hooks.checkpoint.get("save_best") is None
     hooks = [h["type"] for h in cfg.custom_hooks]
     assert "DDESegRunTrustHook" in hooks and "SemanticMemoryCheckHook" in hooks
+    # `mim test --show-dir` turns this hook on: the stock SegVisualizationHook cannot draw resized AVS ground truth
+    assert cfg.default_hooks.visualization.type == "AVSVisualizationHook"
     mem = cfg.model.net.memory
     mb = cfg.get("memory_builder", {})
     k, m = mb.get("num_clusters", 5), mb.get("reps_per_cluster", 1)
