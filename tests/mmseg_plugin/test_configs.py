@@ -61,6 +61,7 @@ def test_config_structure(path):
     assert "DDESegRunTrustHook" in hooks and "SemanticMemoryCheckHook" in hooks
     # `mim test --show-dir` turns this hook on: the stock SegVisualizationHook cannot draw resized AVS ground truth
     assert cfg.default_hooks.visualization.type == "AVSVisualizationHook"
+    assert cfg.default_hooks.visualization.interval == 1  # once drawing is on, every batch
     mem = cfg.model.net.memory
     mb = cfg.get("memory_builder", {})
     k, m = mb.get("num_clusters", 5), mb.get("reps_per_cluster", 1)

@@ -34,5 +34,5 @@ default_hooks = dict(
         type="CheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=2, save_best="J&F", rule="greater"
     ),
     sampler_seed=dict(type="DistSamplerSeedHook"),
-    visualization=dict(type="AVSVisualizationHook"),
+    visualization=dict(type="AVSVisualizationHook", interval=1),  # when drawing (--show-dir): every batch
 )

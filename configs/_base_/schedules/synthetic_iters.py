@@ -20,6 +20,6 @@ default_hooks = dict(
     param_scheduler=dict(type="ParamSchedulerHook"),
     checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=val_interval, max_keep_ckpts=2),
     sampler_seed=dict(type="DistSamplerSeedHook"),
-    visualization=dict(type="AVSVisualizationHook"),
+    visualization=dict(type="AVSVisualizationHook", interval=1),  # when drawing (--show-dir): every batch
 )
 log_processor = dict(by_epoch=False)
