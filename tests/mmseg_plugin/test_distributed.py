@@ -36,13 +36,8 @@ def _torchrun(script, args, env, cwd):
     return res
 
 
-def test_torchrun_two_processes(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("tp", os.path.join(REPO, "tests", "mmseg_plugin", "test_pipeline.py"))
-    tp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tp)
-    cfg = tp.tiny_synthetic_config(tmp_path, test=3)
+def test_torchrun_two_processes(tmp_path, tiny_synthetic_config):
+    cfg = tiny_synthetic_config(tmp_path, test=3)
     mem = str(tmp_path / "mem.pth")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO)
     # build the data and the memory once, in one process

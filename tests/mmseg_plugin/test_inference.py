@@ -1,7 +1,6 @@
 """Inference on a folder of frames + one audio file (mmseg_plugin.inference, tools/infer.py) on the synthetic set."""
 
 import csv
-import importlib.util
 import os
 
 import numpy as np
@@ -15,18 +14,9 @@ from mmseg_plugin.inference import clip_frame_items, default_clip_id, natural_ke
 
 pytestmark = pytest.mark.mmseg
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "tools", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_synthetic_config):
     """A tiny synthetic set, a randomly initialised DDESeg on it (random memory) saved as a checkpoint."""
     from mmseg.registry import DATASETS, MODELS
 
@@ -36,10 +26,7 @@ def setup(tmp_path_factory):
 
     ensure_mmseg_scope()
     tmp = tmp_path_factory.mktemp("infer")
-    spec = importlib.util.spec_from_file_location("tp", os.path.join(REPO, "tests", "mmseg_plugin", "test_pipeline.py"))
-    pipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pipe)
-    cfg_path = pipe.tiny_synthetic_config(tmp, train=2, test=1)
+    cfg_path = tiny_synthetic_config(tmp, train=2, test=1)
     cfg = Config.fromfile(cfg_path)
     ds_cfg = cfg.test_dataloader.dataset.to_dict()
     ds = DATASETS.build(ds_cfg)  # generates the data on first use
@@ -104,8 +91,8 @@ def test_bad_inputs_are_named(setup, tmp_path):
         clip_frame_items(frames_dir, bad)
 
 
-def test_tool_writes_masks_and_overlays_batch_independent(setup, capsys):
-    infer = _tool("infer")
+def test_tool_writes_masks_and_overlays_batch_independent(setup, capsys, tool):
+    infer = tool("infer")
     _, infos = _clip(setup["ds"])
     frames_dir = os.path.dirname(infos[0]["img_path"])
     runs = {}

@@ -1,44 +1,15 @@
 """tools/run_pipeline.py end to end on a tiny synthetic set, stage skipping, and resume of tools/train.py."""
 
-import importlib.util
 import json
 import os
 
 import pytest
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", os.path.join(REPO, "tools", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def tiny_synthetic_config(tmp_path, **sizes) -> str:
-    """A leaf on configs/ddeseg_synthetic.py with a tiny generated set under tmp_path (absolute _base_)."""
-    gen = dict(num_classes=3, image_size=32, num_train=sizes.get("train", 6), num_val=2, num_test=sizes.get("test", 2))
-    root = str(tmp_path / "data")
-    text = f"""_base_ = [{os.path.join(REPO, "configs", "ddeseg_synthetic.py")!r}]
-data_root = {root!r}
-train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root, generator={gen!r}))
-val_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root, generator={gen!r}))
-test_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root, generator={gen!r}))
-model = dict(net=dict(derivation=dict(num_neighbors=2), audio=dict(checkpoint=None)))
-audio_classifier = dict(batch_size=4)
-memory_builder = dict(chunk_size=8, batch_size=4)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
-"""
-    path = tmp_path / "tiny_synthetic.py"
-    path.write_text(text)
-    return str(path)
-
-
-def test_pipeline_smoke_stages_0_to_2(tmp_path):
+def test_pipeline_smoke_stages_0_to_2(tmp_path, tool, tiny_synthetic_config):
     """Fast path of the main job: data generation, stage-1 encoder training, memory from that encoder."""
-    pipeline = _tool("run_pipeline")
+    pipeline = tool("run_pipeline")
     work = str(tmp_path / "work")
     summary = pipeline.main(
         [tiny_synthetic_config(tmp_path), "--work-dir", work, "--audio-iters", "1", "--stop-after", "memory"]
@@ -54,8 +25,8 @@ def test_pipeline_smoke_stages_0_to_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_pipeline_runs_every_stage_then_skips(tmp_path):
-    pipeline = _tool("run_pipeline")
+def test_pipeline_runs_every_stage_then_skips(tmp_path, tool, tiny_synthetic_config):
+    pipeline = tool("run_pipeline")
     cfg = tiny_synthetic_config(tmp_path)
     work = str(tmp_path / "work")
     summary = pipeline.main([cfg, "--work-dir", work, "--audio-iters", "2", "--seg-iters", "2"])
@@ -81,15 +52,15 @@ def test_pipeline_runs_every_stage_then_skips(tmp_path):
     assert again["train"]["checkpoint"] == summary["train"]["checkpoint"]
 
 
-def test_memory_builder_cache_resumes(tmp_path):
+def test_memory_builder_cache_resumes(tmp_path, tool, tiny_synthetic_config):
     from mmengine.config import Config
 
-    _tool("train").import_plugin()
+    tool("train").import_plugin()
     from mmseg_plugin.memory_builder import build_and_save_memory
 
     cfg = Config.fromfile(tiny_synthetic_config(tmp_path))
-    _tool("run_pipeline").stage_data(cfg)  # generates the set
-    assert _tool("train").apply_avss_classes(cfg) == 4
+    tool("run_pipeline").stage_data(cfg)  # generates the set
+    assert tool("train").apply_avss_classes(cfg) == 4
     cfg.memory_builder.cache_dir = str(tmp_path / "cache")
     first = build_and_save_memory(cfg, out=str(tmp_path / "m1.pth"), progress=False)
     assert first["num_classes"] == 4 and first["frames_per_class"][0] == 0  # background never single-source
@@ -102,13 +73,13 @@ def test_memory_builder_cache_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_continues_from_last_checkpoint(tmp_path):
-    train = _tool("train")
+def test_resume_continues_from_last_checkpoint(tmp_path, tool, tiny_synthetic_config):
+    train = tool("train")
     cfg = tiny_synthetic_config(tmp_path)
     work = str(tmp_path / "run")
     mem = str(tmp_path / "mem.pth")
     opts = ["--work-dir", work, "--cfg-options", f"model.semantic_memory_path={mem}"]
-    _tool("build_semantic_memory").main([cfg, "--out", mem, "--no-progress"])
+    tool("build_semantic_memory").main([cfg, "--out", mem, "--no-progress"])
     train.main([cfg, *opts, "--max-iters", "4"])  # "killed" after its iteration-4 checkpoint
     with open(os.path.join(work, "last_checkpoint")) as f:
         assert f.read().strip().endswith("iter_4.pth")
