@@ -93,3 +93,20 @@ def test_unreadable_frame_is_named(tmp_path):
         AVSVisualizationHook(draw=True, interval=1).after_test_iter(
             SimpleNamespace(iter=0), 0, None, [_sample(missing, "c", 0, torch.zeros(2, 2))]
         )
+
+
+def test_test_tool_show_dir_turns_the_hook_on(tool):
+    from mmengine.config import Config
+
+    test = tool("test")
+    cfg = Config.fromfile(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "ddeseg_synthetic.py"))
+    assert cfg.default_hooks.visualization.draw is False
+    test.enable_drawing(cfg, "/tmp/show", 3)
+    vis = cfg.default_hooks.visualization
+    assert (vis.type, vis.draw, vis.interval) == ("AVSVisualizationHook", True, 3)
+    assert cfg.visualizer.save_dir == "/tmp/show"
+    with pytest.raises(ValueError, match="--show-interval must be >= 1"):
+        test.enable_drawing(cfg, "/tmp/show", 0)
+    cfg.default_hooks.pop("visualization")
+    with pytest.raises(ValueError, match="must be an AVSVisualizationHook"):
+        test.enable_drawing(cfg, "/tmp/show", 1)
