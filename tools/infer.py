@@ -68,7 +68,6 @@ def main(argv=None) -> list:
     if meta is None or not meta.get("classes"):
         n = 2 if task == "binary" else int(cfg.model.net.num_classes)
         meta = dict(classes=tuple(["background"] + [f"class_{i}" for i in range(1, n)]))
-    meta = dict(meta, task=task)
     outputs = predict_clip(model, cfg, items, args.batch_size)
 
     writer = AVSMaskWriter(osp.join(args.out, "masks"), task=task)

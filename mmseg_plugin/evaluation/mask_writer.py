@@ -113,7 +113,7 @@ class AVSMaskWriter(BaseMetric):
         flat[: len(pal)] = pal
         return flat.reshape(-1).tolist()
 
-    def _image(self, pred: np.ndarray, task: str, where: str) -> Image.Image:
+    def _image(self, pred: np.ndarray, task: str, palette: Optional[List[int]], where: str) -> Image.Image:
         if task == "binary":
             if pred.size and not np.isin(pred, (0, 1)).all():
                 raise ValueError(f"AVSMaskWriter: {where}: a binary prediction holds values other than 0 and 1")
@@ -124,7 +124,7 @@ class AVSMaskWriter(BaseMetric):
                 f"got [{pred.min()}, {pred.max()}]"
             )
         img = Image.fromarray(pred.astype(np.uint8), mode="P")
-        img.putpalette(self._flat_palette())
+        img.putpalette(palette)
         return img
 
     @staticmethod
@@ -142,6 +142,7 @@ class AVSMaskWriter(BaseMetric):
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         """Write each frame's PNG now (on the rank that predicted it) and keep one manifest row."""
         task = self._resolved_task()
+        palette = self._flat_palette() if task == "semantic" else None  # once per batch, not per frame
         for sample in data_samples:
             where = str(_field(sample, "img_path") or "<data sample without img_path>")
             clip, index = _field(sample, "clip_id"), _field(sample, "frame_index")
@@ -160,7 +161,7 @@ class AVSMaskWriter(BaseMetric):
                 pred = self._to_original(pred, _field(sample, "ori_shape"), where)
             path = osp.join(self.output_dir, rel)
             os.makedirs(osp.dirname(path), exist_ok=True)
-            self._image(pred, task, where).save(path)
+            self._image(pred, task, palette, where).save(path)
             has_label = _field(sample, "has_label")
             self.results.append(
                 dict(img_path=where, mask=rel, clip_id=str(clip), frame_index=int(index), has_label=has_label)

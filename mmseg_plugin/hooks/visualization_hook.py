@@ -19,7 +19,6 @@ import os.path as osp
 from typing import Any, Sequence
 
 import mmcv
-import torch
 import torch.nn.functional as F
 from mmengine import fileio
 from mmengine.structures import PixelData
@@ -78,8 +77,7 @@ class AVSVisualizationHook(SegVisualizationHook):
                 raise RuntimeError(f"AVSVisualizationHook: cannot read frame {img_path}: {exc}") from exc
             if img is None:
                 raise RuntimeError(f"AVSVisualizationHook: cannot decode frame {img_path}")
-            with torch.no_grad():
-                sample = sample_at_frame_size(output, img.shape[:2])
+            sample = sample_at_frame_size(output, img.shape[:2])
             self._visualizer.add_datasample(
                 _drawing_name(mode, output),
                 img,

@@ -300,6 +300,28 @@ def _fwd_write_kernel(
 
 
 @triton.jit
+def _query_grad(GO, q, D, offs_d, d_ok, REDUCE: tl.constexpr):
+    # reduce=True: the query's upstream gradient g [BLOCK_D], loaded once per program; reduce=False: unused (the
+    # per-edge g_j are loaded per tile by _grad_tile), a zero placeholder the compiler drops.
+    if REDUCE:
+        go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    else:
+        go = tl.zeros_like(offs_d).to(tl.float32)
+    return go
+
+
+@triton.jit
+def _grad_tile(GO, go, q, j, J, D, offs_d, tile_ok, REDUCE: tl.constexpr):
+    # The upstream gradient of a tile's entries, fp32 [BLOCK_J, BLOCK_D]: reduce=True broadcasts the query's g
+    # (loaded once per program as ``go``), reduce=False loads g_j of each edge.
+    if REDUCE:
+        g = go[None, :]
+    else:
+        g = tl.load(GO + (q * J + j)[:, None] * D + offs_d[None, :], mask=tile_ok, other=0.0).to(tl.float32)
+    return g
+
+
+@triton.jit
 def _bwd_stats_kernel(
     GO,
     SCORES,
@@ -327,19 +349,14 @@ def _bwd_stats_kernel(
     # (Mixing recomputed scores with the forward's statistics is off by several ulp(s) in exp(s - m), i.e. ~1e-2
     # relative for |s| ~ 1e4, caught by the GPU tests.)
     q, j_lo, j_hi, offs_j, offs_d, d_ok, u, w = _program_setup(U, W, D, SPLIT_LEN, J, BLOCK_J, BLOCK_D)
-    if REDUCE:
-        go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    go = _query_grad(GO, q, D, offs_d, d_ok, REDUCE)
     m_i = tl.full([], float("-inf"), tl.float32)
     l_i = tl.full([], 0.0, tl.float32)
     d_acc = tl.full([], 0.0, tl.float32)
     for j0 in range(j_lo, j_hi, BLOCK_J):
         pre, e, cdf, s, valid, row, j = _tile_scores(P, IDX, MASK, q, j0, J, R, D, u, w, offs_j, offs_d, d_ok, HAS_MASK)
         tl.store(SCORES + q * J + j, s, mask=j < J)
-        if REDUCE:
-            g = go[None, :]
-        else:
-            gptrs = GO + (q * J + j)[:, None] * D + offs_d[None, :]
-            g = tl.load(gptrs, mask=valid[:, None] & d_ok[None, :], other=0.0).to(tl.float32)
+        g = _grad_tile(GO, go, q, j, J, D, offs_d, valid[:, None] & d_ok[None, :], REDUCE)
         da = tl.where(valid, tl.sum(g * e, axis=1), 0.0)
         m_new, p, alpha, l_i = _online_softmax_step(m_i, l_i, s)
         d_acc = d_acc * alpha + tl.sum(p * da, axis=0)
@@ -382,8 +399,7 @@ def _bwd_grad_kernel(
     # dpre_j = (a_j g_j + ds_j w) * GELU'(pre_j); dP[row_j] += dpre_j (fp32 atomics, or a per-edge buffer when
     # deterministic), and per-(query, split) partials of dU = -sum_j dpre_j and dw = sum_j ds_j e_j.
     q, j_lo, j_hi, offs_j, offs_d, d_ok, u, w = _program_setup(U, W, D, SPLIT_LEN, J, BLOCK_J, BLOCK_D)
-    if REDUCE:
-        go = tl.load(GO + q * D + offs_d, mask=d_ok, other=0.0).to(tl.float32)
+    go = _query_grad(GO, q, D, offs_d, d_ok, REDUCE)
     m_i, l_i, d_sum, unused = _merge_partials(PM, PL, PD, q * NSPLIT, NSPLIT, BLOCK_S)
     delta = d_sum / l_i
     du = tl.zeros([BLOCK_D], dtype=tl.float32)
@@ -394,11 +410,7 @@ def _bwd_grad_kernel(
         s = tl.load(SCORES + q * J + j, mask=j < J, other=float("-inf"))
         a = tl.exp(tl.where(valid, s - m_i, float("-inf"))) / l_i
         tile_ok = valid[:, None] & d_ok[None, :]
-        if REDUCE:
-            g = go[None, :]
-        else:
-            gptrs = GO + (q * J + j)[:, None] * D + offs_d[None, :]
-            g = tl.load(gptrs, mask=tile_ok, other=0.0).to(tl.float32)
+        g = _grad_tile(GO, go, q, j, J, D, offs_d, tile_ok, REDUCE)
         da = tl.sum(g * e, axis=1)
         ds = a * (da - delta)
         de = a[:, None] * g + ds[:, None] * w[None, :]

@@ -19,11 +19,13 @@ from ddeseg_layers.ops.edge_aggregation import aot  # noqa: E402
 
 
 def _toolchain():
-    if os.environ.get("TRITON_INTERPRET") == "1":
-        pytest.fail("ahead-of-time compilation needs compiled kernels: run this test without TRITON_INTERPRET=1")
     try:
         return aot.toolchain()
-    except RuntimeError as exc:  # e.g. a future Triton without this AOT API: say so instead of passing silently
+    except RuntimeError as exc:
+        # under the interpreter, or in CI (whose setup installs the pinned Triton with its ptxas and cuobjdump), a
+        # missing toolchain is a failure; elsewhere (e.g. a future Triton without this AOT API) a skip that says why
+        if os.environ.get("TRITON_INTERPRET") == "1" or os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(str(exc))
         pytest.skip(str(exc))
 
 
