@@ -17,6 +17,9 @@ Design (docs/datasets.md, "Synthetic set"):
   classes never coincide with a sounding on-screen class, so the task stays well posed.
 - Masks: ``labels_semantic/<i>.png`` (mode 'P', VOC palette, value = class index) and ``labels_rgb/<i>.png`` (RGB,
   VOC colours). As in AVSS, v1s *train* clips carry only the mask of frame 0.
+- Visible-objects maps (not part of AVSS; the AVSS loader ignores them): ``labels_visible/<i>.png`` for every
+  frame, same palette format as labels_semantic, holding every on-screen object (sounding or silent) with its class
+  index, occlusion order respected. For visual-only baselines.
 - ``metadata.csv`` (vid,uid,s_min,s_sec,a_obj,split,label) and ``label2idx.json`` (background = 1).
 - Deterministic: every clip draws from ``np.random.default_rng([seed, split, index])``; the same seed gives the same
   bytes. ``synthetic_manifest.json`` records version, seed, parameters, counts and a SHA-256 over all files.
@@ -43,7 +46,7 @@ from PIL import Image
 __all__ = ["generate_synthetic_avs", "SyntheticConfig", "CLASS_SPECS", "GENERATOR_VERSION", "MANIFEST_NAME",
            "synth_source", "voc_palette_bytes"]  # fmt: skip
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: labels_visible/ added (other files unchanged)
 MANIFEST_NAME = "synthetic_manifest.json"
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
@@ -268,12 +271,17 @@ def _grid(size: int) -> Tuple[np.ndarray, np.ndarray]:
     return _GRIDS[size]
 
 
-def _render_frame(cfg: SyntheticConfig, clip: dict, t: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+def _render_frame_maps(
+    cfg: SyntheticConfig, clip: dict, t: int, rng: np.random.Generator
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame ``t``: RGB uint8 [S, S, 3], sounding label map [S, S] and visible-objects map [S, S] (uint8 class
+    index + 1 of every on-screen object, sounding or silent; later objects occlude earlier ones in both maps)."""
     S = cfg.image_size
     yy, xx = _grid(S)
     img = clip["background"].copy()
     img = np.clip(img + rng.normal(0, 0.01, size=img.shape), 0, 1)
     label = np.zeros((S, S), dtype=np.uint8)
+    visible = np.zeros((S, S), dtype=np.uint8)
     for o in clip["objects"]:
         pos = o["pos"] + t * o["vel"]
         pos = np.clip(pos, o["r"], S - o["r"])
@@ -281,7 +289,14 @@ def _render_frame(cfg: SyntheticConfig, clip: dict, t: int, rng: np.random.Gener
         shade = 1.0 + 0.08 * ((yy - pos[1]) / o["r"])[..., None]
         img = np.where(m[..., None], np.clip(o["colour"][None, None, :] * shade, 0, 1), img)
         label[m] = o["cls"] + 1 if o["active"][t] else 0
-    return (img * 255 + 0.5).astype(np.uint8), label
+        visible[m] = o["cls"] + 1
+    return (img * 255 + 0.5).astype(np.uint8), label, visible
+
+
+def _render_frame(cfg: SyntheticConfig, clip: dict, t: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Frame ``t``: RGB uint8 [S, S, 3] and sounding label map [S, S] (see :func:`_render_frame_maps`)."""
+    img, label, _ = _render_frame_maps(cfg, clip, t, rng)
+    return img, label
 
 
 def _write_png(path: str, img: Image.Image) -> None:
@@ -328,14 +343,17 @@ def _write_all(tmp: str, cfg: SyntheticConfig) -> dict:
             vid = f"syn{split}{idx:04d}"
             uid = f"{vid}_0_{cfg.num_frames * 1000}" if subset == "v1s" else f"{vid}_0"
             cdir = os.path.join(tmp, subset, uid)
-            for sub in ("frames", "labels_rgb", "labels_semantic"):
+            for sub in ("frames", "labels_rgb", "labels_semantic", "labels_visible"):
                 os.makedirs(os.path.join(cdir, sub))
             for t in range(cfg.num_frames):
-                img, label = _render_frame(cfg, clip, t, rng)
+                img, label, visible = _render_frame_maps(cfg, clip, t, rng)
                 buf = io.BytesIO()
                 Image.fromarray(img, mode="RGB").save(buf, format="JPEG", quality=cfg.jpeg_quality)
                 with open(os.path.join(cdir, "frames", f"{t}.jpg"), "wb") as f:
                     f.write(buf.getvalue())
+                v_img = Image.fromarray(visible, mode="L").convert("P")
+                v_img.putpalette(pal)
+                _write_png(os.path.join(cdir, "labels_visible", f"{t}.png"), v_img)
                 if cfg.v1s_train_first_label_only and subset == "v1s" and split == "train" and t > 0:
                     continue
                 p_img = Image.fromarray(label, mode="L").convert("P")
