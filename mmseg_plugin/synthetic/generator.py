@@ -24,30 +24,38 @@ Design (docs/datasets.md, "Synthetic set"):
 - Deterministic: every clip draws from ``np.random.default_rng([seed, split, index])``; the same seed gives the same
   bytes. ``synthetic_manifest.json`` records version, seed, parameters, counts and a SHA-256 over all files.
 - Atomic: written into a temporary sibling folder, then renamed onto ``root``.
+
+The layout writing (:mod:`.avss_writer`) and the atomic cached generation (:mod:`.atomic`) are shared with the
+harder preset (:mod:`.hard`).
 """
 
 from __future__ import annotations
 
 import colorsys
-import csv
-import hashlib
-import io
-import json
 import os
-import shutil
-import uuid
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
-import soundfile as sf
 from PIL import Image
+
+from .atomic import MANIFEST_NAME, generate_atomically, tree_digest, write_manifest
+from .avss_writer import (
+    clip_uid,
+    make_clip_dirs,
+    voc_palette_bytes,
+    write_index_png,
+    write_jpeg,
+    write_label2idx,
+    write_metadata,
+    write_rgb_label,
+    write_wav,
+)
 
 __all__ = ["generate_synthetic_avs", "SyntheticConfig", "CLASS_SPECS", "GENERATOR_VERSION", "MANIFEST_NAME",
            "synth_source", "voc_palette_bytes"]  # fmt: skip
 
 GENERATOR_VERSION = "2"  # 2: labels_visible/ added (other files unchanged)
-MANIFEST_NAME = "synthetic_manifest.json"
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 # name (no underscore: a_obj joins names with "_"), shape, hue (degrees), sound family
@@ -93,21 +101,6 @@ class SyntheticConfig:
         for name in ("multi_fraction", "offscreen_prob", "silent_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
-
-
-def voc_palette_bytes(n: int = 256) -> List[int]:
-    """Flat VOC palette (same bit-interleave rule as mmseg_plugin.datasets.palette.voc_palette) for PIL 'P' images."""
-    out = []
-    for i in range(n):
-        c, r, g, b, level = i, 0, 0, 0, 7
-        while c:
-            r |= (c & 1) << level
-            g |= ((c >> 1) & 1) << level
-            b |= ((c >> 2) & 1) << level
-            c >>= 3
-            level -= 1
-        out += [r, g, b]
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------- visuals
@@ -299,39 +292,13 @@ def _render_frame(cfg: SyntheticConfig, clip: dict, t: int, rng: np.random.Gener
     return img, label
 
 
-def _write_png(path: str, img: Image.Image) -> None:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=6)
-    with open(path, "wb") as f:
-        f.write(buf.getvalue())
-
-
-def _tree_digest(root: str, skip: Tuple[str, ...] = (MANIFEST_NAME,)) -> Tuple[str, int]:
-    h = hashlib.sha256()
-    count = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for fn in sorted(filenames):
-            if fn in skip:
-                continue
-            p = os.path.join(dirpath, fn)
-            h.update(os.path.relpath(p, root).encode())
-            with open(p, "rb") as f:
-                h.update(f.read())
-            count += 1
-    return h.hexdigest(), count
-
-
 def _manifest_params(cfg: SyntheticConfig) -> dict:
     return dict(version=GENERATOR_VERSION, **asdict(cfg))
 
 
 def _write_all(tmp: str, cfg: SyntheticConfig) -> dict:
     names = [CLASS_SPECS[c][0] for c in range(cfg.num_classes)]
-    with open(os.path.join(tmp, "label2idx.json"), "w", encoding="utf-8") as f:
-        json.dump({"background": 1, **{n: i + 2 for i, n in enumerate(names)}}, f, indent=4)
-    pal = voc_palette_bytes()
-    pal_arr = np.asarray(pal, dtype=np.uint8).reshape(256, 3)
+    write_label2idx(tmp, names)
     rows = []
     counts: Dict[str, Dict[str, int]] = {}
     stats = dict(offscreen_clips=0, silent_object_clips=0, multi_active_frames=0)
@@ -341,67 +308,30 @@ def _write_all(tmp: str, cfg: SyntheticConfig) -> dict:
             subset = "v1m" if rng.uniform() < cfg.multi_fraction else "v1s"
             clip = _draw_clip(cfg, rng, subset)
             vid = f"syn{split}{idx:04d}"
-            uid = f"{vid}_0_{cfg.num_frames * 1000}" if subset == "v1s" else f"{vid}_0"
+            uid = clip_uid(vid, subset, cfg.num_frames)
             cdir = os.path.join(tmp, subset, uid)
-            for sub in ("frames", "labels_rgb", "labels_semantic", "labels_visible"):
-                os.makedirs(os.path.join(cdir, sub))
+            make_clip_dirs(cdir)
             for t in range(cfg.num_frames):
                 img, label, visible = _render_frame_maps(cfg, clip, t, rng)
-                buf = io.BytesIO()
-                Image.fromarray(img, mode="RGB").save(buf, format="JPEG", quality=cfg.jpeg_quality)
-                with open(os.path.join(cdir, "frames", f"{t}.jpg"), "wb") as f:
-                    f.write(buf.getvalue())
-                v_img = Image.fromarray(visible, mode="L").convert("P")
-                v_img.putpalette(pal)
-                _write_png(os.path.join(cdir, "labels_visible", f"{t}.png"), v_img)
+                write_jpeg(os.path.join(cdir, "frames", f"{t}.jpg"), img, cfg.jpeg_quality)
+                write_index_png(os.path.join(cdir, "labels_visible", f"{t}.png"), visible)
                 if cfg.v1s_train_first_label_only and subset == "v1s" and split == "train" and t > 0:
                     continue
-                p_img = Image.fromarray(label, mode="L").convert("P")
-                p_img.putpalette(pal)
-                _write_png(os.path.join(cdir, "labels_semantic", f"{t}.png"), p_img)
-                _write_png(os.path.join(cdir, "labels_rgb", f"{t}.png"), Image.fromarray(pal_arr[label], mode="RGB"))
+                write_index_png(os.path.join(cdir, "labels_semantic", f"{t}.png"), label)
+                write_rgb_label(os.path.join(cdir, "labels_rgb", f"{t}.png"), label)
                 stats["multi_active_frames"] += int(len(np.unique(label[label > 0])) > 1)
-            pcm = np.clip(np.round(clip["audio"] * 32767), -32768, 32767).astype(np.int16)
-            sf.write(os.path.join(cdir, "audio.wav"), pcm, cfg.sample_rate, subtype="PCM_16", format="WAV")
+            write_wav(os.path.join(cdir, "audio.wav"), clip["audio"], cfg.sample_rate)
             sounding_names = [names[c] for c in sorted(clip["sounding"])]
             rows.append([vid, uid, 0, 0, "_".join(sounding_names), split, subset])
             counts.setdefault(split, {}).setdefault(subset, 0)
             counts[split][subset] += 1
             stats["offscreen_clips"] += int(clip["offscreen"] is not None)
             stats["silent_object_clips"] += int(clip["silent"] is not None)
-    with open(os.path.join(tmp, "metadata.csv"), "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["vid", "uid", "s_min", "s_sec", "a_obj", "split", "label"])
-        w.writerows(rows)
-    digest, nfiles = _tree_digest(tmp)
+    write_metadata(tmp, rows)
+    digest, nfiles = tree_digest(tmp)
     manifest = dict(_manifest_params(cfg), classes=["background"] + names, counts=counts, stats=stats,
                     num_files=nfiles, content_sha256=digest)  # fmt: skip
-    with open(os.path.join(tmp, MANIFEST_NAME), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    return manifest
-
-
-def _read_manifest(root: str) -> Optional[dict]:
-    p = os.path.join(root, MANIFEST_NAME)
-    if not os.path.isfile(p):
-        return None
-    with open(p, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _check_matches(root: str, manifest: Optional[dict], cfg: SyntheticConfig) -> dict:
-    if manifest is None:
-        raise FileExistsError(
-            f"{root} exists but has no {MANIFEST_NAME}: not a synthetic set (or an interrupted copy); "
-            "remove it or choose another root"
-        )
-    want = _manifest_params(cfg)
-    diff = {k: (manifest.get(k), v) for k, v in want.items() if manifest.get(k) != v}
-    if diff:
-        raise FileExistsError(
-            f"{root} holds a synthetic set generated with other parameters {diff} (found, requested); "
-            "pass overwrite=True or choose another root"
-        )
+    write_manifest(tmp, manifest)
     return manifest
 
 
@@ -424,28 +354,4 @@ def generate_synthetic_avs(root: str, seed: int = 0, num_classes: int = 6, overw
     """
     cfg = SyntheticConfig(seed=int(seed), num_classes=int(num_classes), **params)
     cfg.validate()
-    root = os.path.abspath(os.fspath(root))
-    if os.path.exists(root) and not overwrite:
-        return _check_matches(root, _read_manifest(root), cfg)
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(root)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    os.makedirs(tmp)
-    try:
-        manifest = _write_all(tmp, cfg)
-        if os.path.exists(root) and overwrite:
-            trash = f"{tmp}.old"
-            os.rename(root, trash)
-            shutil.rmtree(trash)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            # another process (e.g. a second training rank) finished first: accept its copy if it matches
-            if os.path.isdir(root):
-                shutil.rmtree(tmp, ignore_errors=True)
-                return _check_matches(root, _read_manifest(root), cfg)
-            raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
+    return generate_atomically(root, _manifest_params(cfg), lambda tmp: _write_all(tmp, cfg), overwrite=overwrite)
