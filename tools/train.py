@@ -51,9 +51,10 @@ def apply_avss_classes(cfg) -> int | None:
         return None
     path = osp.join(ds["data_root"], ds.get("label2idx", "label2idx.json"))
     if not osp.isfile(path) and ds.get("type") == "AVSSyntheticDataset":
-        from mmseg_plugin.synthetic import generate_synthetic_avs  # generated on first use, as the dataset does
+        from mmseg_plugin.synthetic import generate_synthetic_set  # generated on first use, as the dataset does
 
-        generate_synthetic_avs(ds["data_root"], seed=ds.get("seed", 0), **dict(ds.get("generator", None) or {}))
+        generate_synthetic_set(ds["data_root"], preset=ds.get("preset", "basic"), seed=ds.get("seed", 0),
+                               **dict(ds.get("generator", None) or {}))  # fmt: skip
     if not osp.isfile(path):
         return None
     with open(path) as f:

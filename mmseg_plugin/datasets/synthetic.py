@@ -1,8 +1,11 @@
-"""``AVSSyntheticDataset``: the built-in synthetic set, generated on first use, read through the AVSS loader.
+"""``AVSSyntheticDataset``: a built-in synthetic set, generated on first use, read through the AVSS loader.
 
-No paper equation. Generation is deterministic from ``seed`` (mmseg_plugin.synthetic.generate_synthetic_avs) and
-atomic (temporary folder + rename), so several ranks may start it at once. An existing folder is reused only if its
-manifest records the same generator version and parameters; otherwise construction fails naming the difference.
+No paper equation. ``preset="basic"`` (default; mmseg_plugin.synthetic.generator, the README's main job) or
+``preset="hard"`` (mmseg_plugin.synthetic.hard: 128 px, 12 classes, small objects, voices and instances disjoint
+between splits). Generation is deterministic from ``seed`` (mmseg_plugin.synthetic.generate_synthetic_set) and atomic
+(temporary folder + rename), so several ranks may start it at once. An existing folder is reused only if its
+manifest records the same preset, generator version and parameters; otherwise construction fails naming the
+difference.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Optional
 
 from mmseg.registry import DATASETS
 
-from ..synthetic import generate_synthetic_avs
+from ..synthetic import generate_synthetic_set
 from .avss import AVSSemanticDataset
 
 __all__ = ["AVSSyntheticDataset"]
@@ -24,16 +27,24 @@ class AVSSyntheticDataset(AVSSemanticDataset):
     Args:
         data_root: cache folder of the generated set (default ``data/synthetic``).
         seed: generator seed.
-        generator: extra generator parameters (num_classes, image_size, num_train, num_val, num_test, ...).
+        generator: extra generator parameters of the preset (num_classes, image_size, num_train, num_val, num_test,
+            object_scale for "hard", ...).
+        preset: "basic" or "hard" (mmseg_plugin.synthetic.PRESETS).
         **kwargs: see :class:`AVSSemanticDataset` (split, subsets, label_source, check_files, pipeline, ...).
     """
 
     DATASET_NAME = "AVSSyntheticDataset"
 
     def __init__(
-        self, data_root: str = "data/synthetic", seed: int = 0, generator: Optional[dict] = None, **kwargs
+        self,
+        data_root: str = "data/synthetic",
+        seed: int = 0,
+        generator: Optional[dict] = None,
+        preset: str = "basic",
+        **kwargs,
     ) -> None:
-        self.manifest = generate_synthetic_avs(data_root, seed=seed, **dict(generator or {}))
+        self.preset = preset
+        self.manifest = generate_synthetic_set(data_root, preset=preset, seed=seed, **dict(generator or {}))
         kwargs.setdefault("subsets", ("v1s", "v1m"))
         super().__init__(data_root=data_root, **kwargs)
 

@@ -53,7 +53,7 @@ from .avss_writer import (
 )
 
 __all__ = ["generate_synthetic_avs", "SyntheticConfig", "CLASS_SPECS", "GENERATOR_VERSION", "MANIFEST_NAME",
-           "synth_source", "voc_palette_bytes"]  # fmt: skip
+           "synth_source", "voc_palette_bytes", "activity_envelope"]  # fmt: skip
 
 GENERATOR_VERSION = "2"  # 2: labels_visible/ added (other files unchanged)
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -203,7 +203,7 @@ def synth_source(family: str, rng: np.random.Generator, n: int, sr: int) -> np.n
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def _activity_envelope(active: List[bool], sr: int, fade_s: float = 0.02) -> np.ndarray:
+def activity_envelope(active: List[bool], sr: int, fade_s: float = 0.02) -> np.ndarray:
     """Per-second on/off gate with short linear fades at the switch points."""
     env = np.repeat(np.asarray(active, dtype=np.float64), sr)
     k = max(1, int(fade_s * sr))
@@ -242,7 +242,7 @@ def _draw_clip(cfg: SyntheticConfig, rng: np.random.Generator, subset: str) -> d
     for o in objects:
         if any(o["active"]):
             src = synth_source(CLASS_SPECS[o["cls"]][3], rng, n, cfg.sample_rate)
-            audio += 0.12 * rng.uniform(0.7, 1.3) * src * _activity_envelope(o["active"], cfg.sample_rate)
+            audio += 0.12 * rng.uniform(0.7, 1.3) * src * activity_envelope(o["active"], cfg.sample_rate)
     if offscreen is not None:
         src = synth_source(CLASS_SPECS[offscreen][3], rng, n, cfg.sample_rate)
         audio += 0.12 * rng.uniform(0.7, 1.3) * src

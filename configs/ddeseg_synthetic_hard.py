@@ -1,0 +1,22 @@
+# The harder built-in synthetic set (an independent second test of the recipe; see docs/datasets.md "The harder
+# synthetic set"): 128 x 128 frames, 12 classes, small objects, sound classes in temporal structure only, voices and
+# instances disjoint between splits. For now the tiny model and schedule of ddeseg_synthetic.py. The dataset part is
+# swappable: replace "./_base_/datasets/synthetic_hard.py" by "./_base_/datasets/synthetic_hard_variant.py" (another
+# seed, object_scale 0.7, data_root data/synthetic_hard_s1).
+_base_ = [
+    "./_base_/models/ddeseg_synthetic_tiny.py",
+    "./_base_/datasets/synthetic_hard.py",
+    "./_base_/schedules/synthetic_iters.py",
+    "./_base_/default_runtime.py",
+]
+work_dir = "work_dirs/ddeseg_synthetic_hard"
+semantic_memory_path = "work_dirs/ddeseg_synthetic_hard/semantic_memory.pth"
+model = dict(
+    semantic_memory_path=semantic_memory_path,
+    net=dict(num_classes=13, memory=dict(num_classes=13),
+             audio=dict(checkpoint="work_dirs/ddeseg_synthetic_hard/audio_encoder.pth")),
+)  # fmt: skip
+audio_classifier = dict(work_dir="work_dirs/ddeseg_synthetic_hard/audio_encoder", model=dict(num_classes=13))
+memory_builder = dict(cache_dir="work_dirs/ddeseg_synthetic_hard/memory_cache")
+env_cfg = dict(dist_cfg=dict(backend="gloo"), mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0))
+default_hooks = dict(visualization=dict(type="AVSVisualizationHook", draw=False))
