@@ -68,83 +68,26 @@ def stage_data(cfg) -> dict:
 
 
 def _audio_runner_cfg(cfg, work_dir: str, max_iters: int | None):
-    from mmengine.config import Config
+    from mmseg_plugin.audio_stage import audio_runner_cfg
 
-    clf = _plain(cfg.audio_classifier)
-    iters = int(max_iters or clf.get("max_iters", 1000))
-    loader = copy.deepcopy(_plain(cfg.train_dataloader))
-    if clf.get("dataset"):
-        ds = copy.deepcopy(clf["dataset"])
-        ds.setdefault("pipeline", loader["dataset"]["pipeline"])
-        loader["dataset"] = ds
-    loader["batch_size"] = int(clf.get("batch_size", loader["batch_size"]))
-    loader["sampler"] = dict(type="InfiniteSampler", shuffle=True)
-    model = copy.deepcopy(clf["model"])
-    model.setdefault("data_preprocessor", _plain(cfg.model.data_preprocessor))
-    rc = dict(
-        default_scope="mmseg",
-        work_dir=work_dir,
-        model=model,
-        train_dataloader=loader,
-        optim_wrapper=dict(
-            optimizer=dict(
-                type="AdamW", lr=float(clf.get("lr", 1e-4)), weight_decay=float(clf.get("weight_decay", 0.01))
-            ),
-            paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
-        ),
-        param_scheduler=[
-            dict(type="CosineAnnealingLR", T_max=iters, by_epoch=False, begin=0, end=iters, eta_min_ratio=0.05)
-        ],
-        train_cfg=dict(type="IterBasedTrainLoop", max_iters=iters),
-        default_hooks=dict(
-            timer=dict(type="IterTimerHook"),
-            logger=dict(type="LoggerHook", interval=25, log_metric_by_epoch=False),
-            param_scheduler=dict(type="ParamSchedulerHook"),
-            checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=iters, max_keep_ckpts=1),
-        ),
-        log_processor=dict(by_epoch=False),
-        env_cfg=_plain(cfg.get("env_cfg", {})),
-        randomness=dict(seed=0),
-        launcher="none",
-    )
-    return Config(rc)
+    return audio_runner_cfg(cfg, work_dir, max_iters)
 
 
 def stage_audio(cfg, work_dir: str, out: str, max_iters: int | None) -> dict:
-    """Stage 1: train AVSAudioClassifier, save the encoder, report val mAP."""
+    """Stage 1: train AVSAudioClassifier, save the encoder, report val mAP (mmseg_plugin/audio_stage.py)."""
     import torch
-    from mmengine.dataset import pseudo_collate
-    from mmengine.runner import Runner
-    from mmseg.registry import DATASETS
 
-    from mmseg_plugin.memory_builder import test_pipeline
-    from mmseg_plugin.models.audio_classifier import audio_tagging_map
+    from mmseg_plugin.audio_stage import evaluate_audio_map, train_audio_classifier
 
     rcfg = _audio_runner_cfg(cfg, osp.join(work_dir, "audio_classifier"), max_iters)
-    t0 = time.time()
-    runner = Runner.from_cfg(rcfg)
-    runner.train()
-    model = runner.model
+    model, seconds = train_audio_classifier(rcfg)
     torch.save(model.encoder_state_dict(), out)
-    seconds = time.time() - t0
     res = dict(audio_encoder=out, audio_train_s=round(seconds, 1), audio_iters=rcfg.train_cfg.max_iters)
-    loader = cfg.get("val_dataloader", None) or cfg.get("test_dataloader", None)
-    clf_ds = _plain(cfg.audio_classifier).get("dataset")
-    if loader and not clf_ds:
-        ds_cfg = _plain(loader["dataset"])
-        ds_cfg["pipeline"] = test_pipeline(cfg)
-        ds = DATASETS.build(ds_cfg)
-        model.eval()
-        scores, targets, weights = [], [], []
-        with torch.no_grad():
-            for b0 in range(0, len(ds), 32):
-                batch = model.data_preprocessor(pseudo_collate([ds[i] for i in range(b0, min(len(ds), b0 + 32))]))
-                for s in model(batch["inputs"], batch["data_samples"], mode="predict"):
-                    scores.append(s.audio_scores)
-                    targets.append(s.audio_targets)
-                    weights.append(s.metainfo["audio_label_weight"])
-        keep = torch.tensor(weights) > 0
-        res["audio_val_mAP"] = round(100 * audio_tagging_map(torch.stack(scores)[keep], torch.stack(targets)[keep]), 2)
+    if not _plain(cfg.audio_classifier).get("dataset"):
+        ev = evaluate_audio_map(model, cfg)
+        if ev is not None:
+            res["audio_val_mAP"] = ev["mAP"]
+            res["audio_val_AP_per_class"] = ev["per_class_AP"]
     return res
 
 
