@@ -8,10 +8,11 @@ No paper equation. Every row is scored by ``AVSMetric`` on the same split, datas
   (``<clip>/labels_visible/<i>.png`` of the synthetic generators, read through the dataset's own pipeline, so it is
   resized exactly as the ground truth): the best a model that segments perfectly but ignores the audio can score.
   Undefined for real datasets (no visible-object maps): ``None``.
-* :func:`audio_dependence` -- the trained checkpoint through mmengine's ``Runner.test()`` (dataset, pipeline,
-  ``model.test_step``, ``AVSMetric``) with the audio zeroed and with the audio shuffled across clips (each frame gets
-  the window of the frame at the same position in another clip, a seeded derangement of the clips, so no clip keeps
-  its own sound). A model that uses its audio drops on both; one that ignores it does not move.
+* :func:`audio_dependence` -- the trained checkpoint through the test path (the config's test dataloader and
+  pipeline, ``model.test_step``, the ``AVSMetric`` evaluator: the loop of mmengine's ``TestLoop``) with the audio
+  zeroed and with the audio shuffled across clips (``AblateAudio``; each frame gets the window of the frame at the
+  same position in another clip, a seeded derangement of the clips, so no clip keeps its own sound). A model that
+  uses its audio drops on both; one that ignores it does not move.
 * :func:`floor_warning` -- a loud text when a model's J&F is within ``FLOOR_MARGIN`` points of the all-background
   floor, naming the likely causes the other rows point at.
 
@@ -280,32 +281,43 @@ def ablated_audio_cfg(cfg, mode: str, seed: int = 0, split: str = "test"):
     return cfg
 
 
-def evaluate_checkpoint(cfg, checkpoint: str, work_dir: str) -> Dict[str, Any]:
-    """``Runner.test()`` of ``checkpoint`` with ``cfg``'s test dataloader and evaluator (work files in ``work_dir``)."""
+def evaluate_checkpoint(cfg, checkpoint: str, model=None) -> Dict[str, Any]:
+    """Test metrics of ``checkpoint`` with ``cfg``'s test dataloader and evaluator, the loop of mmengine's
+    ``TestLoop`` (dataloader -> ``model.test_step`` -> ``Evaluator.process``; ``evaluate``) without a Runner's set-up
+    (config dump, environment report, visualizer: seconds per run). ``model``: an already loaded model
+    (``mmseg_plugin.inference.init_model``), else the checkpoint is loaded here (weights and semantic memory)."""
+    from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
 
-    from .hooks import trust_directory
+    from .inference import init_model
+    from .memory_builder import ensure_mmseg_scope
 
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-    cfg = copy.deepcopy(cfg)
-    cfg.load_from = checkpoint
-    cfg.resume = False
-    cfg.work_dir = work_dir
-    trust_directory(osp.dirname(osp.abspath(checkpoint)))
-    return Runner.from_cfg(cfg).test()
+    ensure_mmseg_scope()
+    if model is None:
+        model, _ = init_model(cfg, checkpoint, device="cuda" if torch.cuda.is_available() else "cpu")
+    loader = Runner.build_dataloader(_plain(cfg.test_dataloader), seed=0)
+    evaluator = Evaluator(_plain(cfg.test_evaluator))
+    evaluator.dataset_meta = loader.dataset.metainfo
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            evaluator.process(data_samples=model.test_step(batch), data_batch=batch)
+    return evaluator.evaluate(len(loader.dataset))
 
 
-def audio_dependence(cfg, checkpoint: str, work_dir: str, seed: int = 0, split: str = "test") -> Dict[str, Dict]:
+def audio_dependence(cfg, checkpoint: str, seed: int = 0, split: str = "test", model=None) -> Dict[str, Dict]:
     """Test metrics of ``checkpoint`` with its audio zeroed and shuffled across clips: dict(zeroed=..., shuffled=...).
 
-    ``work_dir`` receives the two runs' logs (``<work_dir>/audio_zeroed``, ``<work_dir>/audio_shuffled``).
+    The checkpoint is loaded once (or ``model`` is used) for both evaluations.
     """
-    out = {}
-    for mode in ("zeroed", "shuffled"):
-        acfg = ablated_audio_cfg(cfg, mode, seed=seed, split=split)
-        out[mode] = evaluate_checkpoint(acfg, checkpoint, osp.join(work_dir, f"audio_{mode}"))
-    return out
+    from .inference import init_model
+
+    if model is None:
+        model, _ = init_model(cfg, checkpoint, device="cuda" if torch.cuda.is_available() else "cpu")
+    return {
+        mode: evaluate_checkpoint(ablated_audio_cfg(cfg, mode, seed=seed, split=split), checkpoint, model=model)
+        for mode in ("zeroed", "shuffled")
+    }
 
 
 def main_jf(metrics: Optional[dict]) -> Optional[float]:

@@ -16,6 +16,11 @@ Stages (each skipped when its output exists, unless named in ``--force``; ``--fo
 4. ``test``:   evaluate the final checkpoint on the test split with AVSMetric (AVSBench per-frame and dataset-level
    conventions) next to an all-background prediction -> ``<work_dir>/summary.json``; the predicted masks
    (AVSMaskWriter) -> ``<work_dir>/test/masks/<clip_id>/<frame_index>.png`` and ``masks.csv``.
+   Diagnostics (mmseg_plugin/diagnostics.py; ``--no-diagnostics`` skips the model re-evaluations): the
+   all-background floor on val and test, the visual-only oracle (synthetic sets: every visible object, audio
+   ignored), the checkpoint with its audio zeroed and shuffled across clips (``--shuffle-seed``), the stage-1 val
+   mAP beside the CNN audio baseline, and a loud warning when the final val (or test) J&F is within 2 points of the
+   all-background floor.
 """
 
 from __future__ import annotations
@@ -121,32 +126,45 @@ def stage_train(cfg) -> dict:
     best = sorted(glob.glob(osp.join(cfg.work_dir, "best_*.pth")), key=osp.getmtime)
     if best:  # CheckpointHook(save_best=...) on the val split: model selection never looks at test
         ckpt = best[-1]
-    return dict(checkpoint=ckpt, seg_train_s=round(time.time() - t0, 1), seg_iters=runner.iter)
+    # the last validation's metrics (mmengine's RuntimeInfoHook keeps them as "val/<key>" in the message hub)
+    final_val = {
+        k[len("val/") :]: float(v.current())
+        for k, v in runner.message_hub.log_scalars.items()
+        if k.startswith("val/") and isinstance(v.current(), (int, float))
+    }
+    return dict(
+        checkpoint=ckpt, seg_train_s=round(time.time() - t0, 1), seg_iters=runner.iter, final_val=final_val or None
+    )
 
 
-def all_background_metrics(cfg) -> dict:
+def all_background_metrics(cfg, split: str = "test") -> dict:
     """AVSMetric of a prediction that is background everywhere (the floor a model must clear)."""
-    import torch
-    from mmengine.structures import PixelData
-    from mmseg.registry import DATASETS, METRICS
+    from mmseg_plugin.diagnostics import all_background_metrics as floor
 
-    ds = DATASETS.build(_plain(cfg.test_dataloader["dataset"]))
-    metric = METRICS.build(_plain(cfg.test_evaluator))
-    metric.dataset_meta = ds.metainfo
-    binary = cfg.model.get("task", "semantic") == "binary"
-    samples = []
-    for i in range(len(ds)):
-        s = ds[i]["data_samples"]
-        h, w = s.gt_sem_seg.data.shape[-2:]
-        s.pred_sem_seg = PixelData(data=torch.zeros(1, h, w, dtype=torch.long))
-        c = 1 if binary else len(ds.metainfo["classes"])
-        logits = torch.zeros(c, h, w)
-        if not binary:
-            logits[0] = 1.0
-        s.seg_logits = PixelData(data=logits)
-        samples.append(s.to_dict())
-    metric.process([], samples)
-    return metric.evaluate(len(samples))
+    return floor(cfg, split)
+
+
+def stage1_baseline_map(cfg, work_dir: str) -> float | None:
+    """Val mAP of the CNN audio-tagging baseline, shown beside the stage-1 encoder's (None: not available).
+
+    Hook for the baseline's own function (mmseg_plugin/audio_stage.py); returns None until it is wired, and the
+    table then prints "-" with the reason. Never a made-up number.
+    """
+    return None
+
+
+def stage_diagnostics(cfg, checkpoint: str, seed: int) -> dict:
+    """The test-split rows beside the model: visual-only oracle (None for real datasets), audio zeroed / shuffled."""
+    from mmseg_plugin.diagnostics import audio_dependence, metric_subset, visual_oracle_metrics
+
+    out = dict(visual_oracle=metric_subset(visual_oracle_metrics(cfg, "test")))
+    if out["visual_oracle"] is None:
+        out["visual_oracle_absent"] = "not a synthetic set: no visible-objects maps"
+    dep = audio_dependence(cfg, checkpoint, seed=seed)
+    out["audio_zeroed"] = metric_subset(dep["zeroed"])
+    out["audio_shuffled"] = metric_subset(dep["shuffled"])
+    out["shuffle_seed"] = seed
+    return out
 
 
 def stage_test(cfg, checkpoint: str, masks_dir: str) -> dict:
@@ -176,6 +194,12 @@ def main(argv=None) -> dict:
     p.add_argument("--audio-iters", type=int, help="override the stage-1 iterations")
     p.add_argument("--seg-iters", type=int, help="override the DDESeg training iterations (iteration schedules)")
     p.add_argument("--stop-after", choices=STAGES, help="stop after this stage")
+    p.add_argument(
+        "--no-diagnostics",
+        action="store_true",
+        help="skip the visual-only oracle and the audio-zeroed / audio-shuffled re-evaluations of the checkpoint",
+    )
+    p.add_argument("--shuffle-seed", type=int, default=0, help="seed of the clip derangement of the shuffled-audio row")
     args = p.parse_args(argv)
     force = set(STAGES) if "all" in args.force else set(args.force)
     import_plugin()
@@ -213,8 +237,14 @@ def main(argv=None) -> dict:
         print("[audio] config has no `audio_classifier`: the configured audio encoder is used as is")
     elif osp.isfile(encoder) and "audio" not in force:
         print(f"[audio] {encoder} exists: skipped")
+        if osp.isfile(encoder + ".json"):  # the stage's report (val mAP), written when it ran
+            with open(encoder + ".json") as f:
+                summary["audio_stage"] = json.load(f)
     else:
         summary["audio"] = stage_audio(cfg, work_dir, encoder, args.audio_iters)
+        summary["audio_stage"] = summary["audio"]
+        with open(encoder + ".json", "w") as f:
+            json.dump(summary["audio"], f, indent=1)
         print(f"[audio] {summary['audio']}")
         force |= {"memory", "train", "test"}  # downstream outputs depend on the encoder
     summary["timings_s"]["audio"] = round(time.time() - t0, 1)
@@ -266,32 +296,91 @@ def main(argv=None) -> dict:
     if args.stop_after == "train":
         return _finish(summary, work_dir, t_all)
 
-    # 4. test + all-background baseline
+    # 4. test + all-background floor + diagnostics
+    from mmseg_plugin.diagnostics import metric_subset
+
     t0 = time.time()
     summary["masks"] = osp.join(work_dir, "test", "masks")
     metrics = stage_test(scfg, summary["train"]["checkpoint"], summary["masks"])
-    baseline = all_background_metrics(scfg)
-    summary["test"] = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-    summary["all_background"] = {k: float(v) for k, v in baseline.items() if isinstance(v, (int, float))}
+    summary["test"] = metric_subset(metrics)
+    summary["all_background"] = metric_subset(all_background_metrics(scfg, "test"))
     summary["timings_s"]["test"] = round(time.time() - t0, 1)
+    t0 = time.time()
+    if scfg.get("val_dataloader", None):
+        summary["val_all_background"] = metric_subset(all_background_metrics(scfg, "val"))
+    summary["final_val"] = summary["train"].get("final_val")
+    summary["stage1_map"] = dict(
+        audio_encoder=(summary.get("audio_stage") or {}).get("audio_val_mAP"),
+        cnn_baseline=stage1_baseline_map(cfg, work_dir),
+    )
+    if not args.no_diagnostics:
+        summary.update(stage_diagnostics(scfg, summary["train"]["checkpoint"], args.shuffle_seed))
+    summary["timings_s"]["diagnostics"] = round(time.time() - t0, 1)
     _print_table(summary)
+    summary["warnings"] = _floor_warnings(summary)
+    for w in summary["warnings"]:
+        print(w)
     print(f"predicted test masks: {summary['masks']} (masks.csv lists them)")
     return _finish(summary, work_dir, t_all)
 
 
+def _metric_row(name: str, m: dict | None, note: str = "") -> str:
+    if m is None:
+        return f"{name:22s} {'-':>7s} {'-':>7s} {'-':>7s} | {'-':>7s} {'-':>7s} {'-':>7s}   {note}".rstrip()
+    jk = "avsbench/J" if "avsbench/J" in m else "avsbench/mIoU"
+    fk = "avsbench/F" if "avsbench/F" in m else "avsbench/mF"
+    djk = "dataset/J" if "dataset/J" in m else "dataset/mIoU"
+    dfk = "dataset/F" if "dataset/F" in m else "dataset/mF"
+    return (
+        f"{name:22s} {_fmt(m, jk)} {_fmt(m, fk)} {_fmt(m, 'avsbench/J&F')} | "
+        f"{_fmt(m, djk)} {_fmt(m, dfk)} {_fmt(m, 'dataset/J&F')}   {note}"
+    ).rstrip()
+
+
 def _print_table(summary: dict) -> None:
-    rows = [("DDESeg", summary["test"]), ("all-background", summary["all_background"])]
+    diag = "visual_oracle" in summary
+    absent = "(--no-diagnostics)"
+    rows = [
+        ("DDESeg", summary["test"], ""),
+        ("  audio zeroed", summary.get("audio_zeroed"), "" if diag else absent),
+        ("  audio shuffled", summary.get("audio_shuffled"), f"seed {summary.get('shuffle_seed')}" if diag else absent),
+        ("all-background", summary["all_background"], "floor"),
+        ("visual-only oracle", summary.get("visual_oracle"), "" if diag else absent),
+    ]
+    if diag and summary["visual_oracle"] is None:
+        rows[-1] = (rows[-1][0], None, f"absent: {summary.get('visual_oracle_absent')}")
     print("\n=== test split ===")
-    print(f"{'':16s} {'J':>7s} {'F':>7s} {'J&F':>7s} | {'J(ds)':>7s} {'F(ds)':>7s} {'J&F(ds)':>7s}")
-    for name, m in rows:
-        jk = "avsbench/J" if "avsbench/J" in m else "avsbench/mIoU"
-        fk = "avsbench/F" if "avsbench/F" in m else "avsbench/mF"
-        djk = "dataset/J" if "dataset/J" in m else "dataset/mIoU"
-        dfk = "dataset/F" if "dataset/F" in m else "dataset/mF"
-        print(
-            f"{name:16s} {_fmt(m, jk)} {_fmt(m, fk)} {_fmt(m, 'avsbench/J&F')} | "
-            f"{_fmt(m, djk)} {_fmt(m, dfk)} {_fmt(m, 'dataset/J&F')}"
-        )
+    print(f"{'':22s} {'J':>7s} {'F':>7s} {'J&F':>7s} | {'J(ds)':>7s} {'F(ds)':>7s} {'J&F(ds)':>7s}")
+    for name, m, note in rows:
+        print(_metric_row(name, m, note))
+    if summary.get("val_all_background") is not None:
+        print("=== val split ===")
+        print(_metric_row("DDESeg, final val", summary.get("final_val"), "" if summary.get("final_val") else "unknown"))
+        print(_metric_row("all-background", summary["val_all_background"], "floor"))
+    s1 = summary.get("stage1_map") or {}
+    print("=== stage 1: audio tagging, val mAP ===")
+    a, b = s1.get("audio_encoder"), s1.get("cnn_baseline")
+    print(f"{'audio encoder (stage 1)':28s} {a:7.2f}" if a is not None else f"{'audio encoder (stage 1)':28s}       -")
+    print(f"{'CNN baseline':28s} {b:7.2f}" if b is not None else f"{'CNN baseline':28s}       -   (not available)")
+
+
+def _floor_warnings(summary: dict) -> list:
+    """Loud warnings for the final val J&F (when known) and the test J&F near the all-background floor."""
+    from mmseg_plugin.diagnostics import floor_warning
+
+    s1 = summary.get("stage1_map") or {}
+    common = dict(
+        zeroed=summary.get("audio_zeroed"),
+        shuffled=summary.get("audio_shuffled"),
+        oracle=summary.get("visual_oracle"),
+        audio_map=s1.get("audio_encoder"),
+        baseline_map=s1.get("cnn_baseline"),
+    )
+    out = []
+    if summary.get("final_val") and summary.get("val_all_background"):
+        out.append(floor_warning("final val", summary["final_val"], summary["val_all_background"], **common))
+    out.append(floor_warning("test", summary["test"], summary["all_background"], **common))
+    return [w for w in out if w]
 
 
 def _finish(summary: dict, work_dir: str, t_all: float) -> dict:

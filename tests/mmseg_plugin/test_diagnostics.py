@@ -166,18 +166,19 @@ def test_ablate_audio_refuses_frames_without_donor_and_bad_modes():
         t(dict(clip_id="c", frame_index=2, audio=np.zeros(4, np.float32), img_path="c/frames/2.jpg"))
 
 
-def test_audio_dependence_runs_the_checkpoint_through_the_runner(tiny, tmp_path):
-    """Zeroed / shuffled evaluations of a (random) checkpoint through Runner.test: full metric dicts, and the
-    unablated run through the same function equals the plain evaluation."""
+@pytest.fixture(scope="module")
+def random_checkpoint(tiny):
+    """A randomly initialised DDESeg for the tiny set (random memory), saved as a checkpoint; its config."""
     from mmseg.registry import MODELS
 
     from ddeseg_layers.memory import SemanticMemory
 
+    tmp = tiny["tmp"]
     cfg = tiny["cfg"].copy()
     c = len(tiny["ds"].metainfo["classes"])
     cfg.model.net.num_classes = cfg.model.net.memory.num_classes = c
     cfg.model.net.audio.checkpoint = None
-    cfg.model.semantic_memory_path = str(tmp_path / "mem.pth")
+    cfg.model.semantic_memory_path = str(tmp / "mem.pth")
     cfg.test_evaluator = dict(cfg.test_evaluator, num_classes=c)
     torch.manual_seed(0)
     d = MODELS.build(dict(cfg.model.to_dict(), semantic_memory_path=None, require_memory=False)).net.audio_dim
@@ -185,11 +186,27 @@ def test_audio_dependence_runs_the_checkpoint_through_the_runner(tiny, tmp_path)
         torch.randn(6 * c, d), torch.arange(6 * c) % c, num_clusters=2, num_reps=2, num_classes=c
     ).save(cfg.model.semantic_memory_path)
     model = MODELS.build(cfg.model.to_dict())
-    ckpt = str(tmp_path / "run" / "model.pth")
+    ckpt = str(tmp / "run" / "model.pth")
     os.makedirs(os.path.dirname(ckpt))
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
-    res = D.audio_dependence(cfg, ckpt, str(tmp_path / "diag"), seed=0)
-    plain = D.evaluate_checkpoint(cfg, ckpt, str(tmp_path / "plain"))
+    return cfg, ckpt
+
+
+def test_audio_dependence_evaluates_the_checkpoint_with_ablated_audio(tiny, random_checkpoint):
+    cfg, ckpt = random_checkpoint
+    res = D.audio_dependence(cfg, ckpt, seed=0)
+    plain = D.evaluate_checkpoint(cfg, ckpt)
     for m in (res["zeroed"], res["shuffled"], plain):
         assert m["num_frames"] == len(tiny["ds"]) and 0.0 <= m["J&F"] <= 100.0
-    assert res["zeroed"] != plain or res["shuffled"] != plain  # the random model's output depends on its audio
+    assert res["zeroed"] != plain and res["shuffled"] != plain  # the random model's output depends on its audio
+
+
+def test_evaluate_checkpoint_equals_runner_test(tmp_path, random_checkpoint):
+    """The diagnostics' evaluation loop gives mmengine's Runner.test() metrics to the last digit."""
+    from mmengine.runner import Runner
+
+    cfg, ckpt = random_checkpoint
+    plain = D.evaluate_checkpoint(cfg, ckpt)
+    rcfg = cfg.copy()
+    rcfg.update(load_from=ckpt, resume=False, work_dir=str(tmp_path / "runner"))
+    assert Runner.from_cfg(rcfg).test() == plain
