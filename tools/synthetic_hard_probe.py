@@ -8,7 +8,9 @@
    (mean and standard deviation over time of 64 log-mel bands: pitch, timbre, loudness) of the 1-s windows. Trained
    on train, reported on test: single-source windows' class accuracy (chance 1 / K) and the multi-label mAP of all
    val windows (labels: every audible class, off-screen included).
-3. **Temporal audio probe**: a small log-mel CNN (3 conv blocks, then a temporal conv and max over time; torch) trained
+3. **Colour probe**: logistic regression on each visible object's colour statistics (frame 0): train -> test class
+   accuracy (chance 1 / K): colour belongs to the instance, not the class.
+4. **Temporal audio probe**: a small log-mel CNN (3 conv blocks, then a temporal conv and max over time; torch) trained
    for ``--epochs`` epochs on the same train windows (multi-label BCE); the same two figures.
 
 Log-mel: torchaudio ``MelSpectrogram`` (25-ms window, 10-ms hop, 64 bands, 60-7800 Hz), log(x + 1e-6), per-window mean
@@ -62,6 +64,33 @@ def check_disjoint(root: str) -> Dict[str, object]:
         disjoint=not problems,
         problems=problems,
     )
+
+
+def colour_probe(root: str) -> Dict[str, float]:
+    """Logistic regression on each visible object's colour statistics (mean and std of RGB over its pixels in
+    frame 0, from ``labels_visible``): train -> test class accuracy. Near chance means colour is not the class."""
+    from PIL import Image
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    with open(os.path.join(root, "clips.json"), encoding="utf-8") as f:
+        clips = json.load(f)
+    xs: Dict[str, list] = {}
+    for uid, rec in sorted(clips.items()):
+        if rec["split"] not in ("train", "test"):
+            continue
+        d = os.path.join(root, rec["subset"], uid)
+        img = np.asarray(Image.open(os.path.join(d, "frames", "0.jpg")), dtype=np.float64) / 255
+        vis = np.asarray(Image.open(os.path.join(d, "labels_visible", "0.png")))
+        for o in rec["objects"]:
+            px = img[vis == o["cls"] + 1]
+            if len(px) >= 20:
+                xs.setdefault(rec["split"], []).append((np.concatenate([px.mean(0), px.std(0)]), o["cls"]))
+    xtr, ytr = (np.array(v) for v in zip(*xs["train"]))
+    xte, yte = (np.array(v) for v in zip(*xs["test"]))
+    sc = StandardScaler().fit(xtr)
+    clf = LogisticRegression(max_iter=3000).fit(sc.transform(xtr), ytr)
+    return dict(test_object_accuracy=float((clf.predict(sc.transform(xte)) == yte).mean()), test_objects=len(yte))
 
 
 def load_windows(root: str, num_classes: int, sr: int) -> Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -204,6 +233,7 @@ def main(argv=None) -> int:
     report["chance"] = dict(single_source_accuracy=1.0 / k, val_map=float(prev[(prev > 0) & (prev < 1)].mean()))
     t1 = time.perf_counter()
     report["order_free_logreg"] = order_free_probe(feats, data)
+    report["colour_logreg"] = colour_probe(args.root)
     t2 = time.perf_counter()
     report["temporal_cnn"] = temporal_probe(feats, data, args.epochs)
     report["seconds"] = dict(load=round(t1 - t0, 1), logreg=round(t2 - t1, 1), cnn=round(time.perf_counter() - t2, 1))

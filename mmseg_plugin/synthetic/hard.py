@@ -11,8 +11,8 @@ Design (docs/datasets.md, "The harder synthetic set"); everything differs from t
   pool (``instances_<split>``); clips of a split draw only from that split's pools, so val / test voices and object
   instances never occur in training. Pools are listed in ``sources.json``.
 - **Frames**: ``image_size`` (128) px JPEG, cluttered textured background with a slow camera pan; objects cover
-  ``object_scale`` x U(3 %, 10 %) of the frame each (before occlusion), move 0-5 px and rotate a little per frame,
-  and occlude each other in a random depth order.
+  ``object_scale`` x U(3 %, 10 %) of the frame each (before occlusion), drift (normal velocity, sd 2.5 px per frame
+  per axis), rotate a little per frame, bounce off the edges and occlude each other in a random depth order.
 - **Clips**: 5 frames of 1 s, one 16 kHz int16 ``audio.wav``. ``v1s``: one sounding object (sounding every second).
   ``v1m`` (``multi_fraction``): 2-3 sounding objects, each active in a random non-empty subset of the seconds
   (probability ``v1m_activity`` per second), overlapping. Silent on-screen objects: 0-2 per v1s clip, 1-3 per v1m
