@@ -10,7 +10,8 @@ _MODULES = (
     "mmseg_plugin.models",  # data preprocessor, segmentor, audio classifier
     "mmseg_plugin.models.losses",  # AVSDiceLoss, AVSBCELoss, AVSCrossEntropyLoss, AVSIoULoss
     "mmseg_plugin.evaluation",  # AVSMetric, AVSMaskWriter
-    "mmseg_plugin.hooks",  # memory check, run-checkpoint trust, AVS visualization
+    "mmseg_plugin.hooks",  # memory check, run-checkpoint trust, AVS visualization, atomic checkpoints, guards
+    "mmseg_plugin.engine",  # AVSIterBasedTrainLoop (per-iteration seeding: exact resume)
 )
 
 for _m in _MODULES:

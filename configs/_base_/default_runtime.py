@@ -22,7 +22,11 @@ randomness = dict(seed=0)
 find_unused_parameters = True
 # DDESegRunTrustHook: lets `resume` read the run's own checkpoints (torch>=2.6 weights_only, see docs/training.md).
 # SemanticMemoryCheckHook: refuses to start with a missing or mismatched semantic memory.
+# NonFiniteGuardHook: stops at the first NaN/inf loss or gradient, naming the iteration and clips, before any update.
+# AVSIterationLogHook: <work_dir>/train_iterations.jsonl, exactly the iterations the weights went through (resumes).
 custom_hooks = [
     dict(type="DDESegRunTrustHook"),
     dict(type="SemanticMemoryCheckHook"),
+    dict(type="NonFiniteGuardHook"),
+    dict(type="AVSIterationLogHook"),
 ]

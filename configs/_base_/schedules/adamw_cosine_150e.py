@@ -31,7 +31,7 @@ default_hooks = dict(
     param_scheduler=dict(type="ParamSchedulerHook"),
     # best checkpoint by the val split's J&F (AVSMetric main key 'J&F', per-frame AVSBench convention), never the test split
     checkpoint=dict(
-        type="CheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=2, save_best="J&F", rule="greater"
+        type="AVSCheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=2, save_best="J&F", rule="greater"
     ),
     sampler_seed=dict(type="DistSamplerSeedHook"),
     visualization=dict(type="AVSVisualizationHook", interval=1),  # when drawing (--show-dir): every batch

@@ -11,14 +11,14 @@ param_scheduler = [
     dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=30),
     dict(type="CosineAnnealingLR", T_max=max_iters - 30, eta_min=1e-4, by_epoch=False, begin=30, end=max_iters),
 ]
-train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=val_interval)
+train_cfg = dict(type="AVSIterBasedTrainLoop", max_iters=max_iters, val_interval=val_interval)
 val_cfg = dict(type="ValLoop")
 test_cfg = dict(type="TestLoop")
 default_hooks = dict(
     timer=dict(type="IterTimerHook"),
     logger=dict(type="LoggerHook", interval=20, log_metric_by_epoch=False),
     param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=val_interval, max_keep_ckpts=2),
+    checkpoint=dict(type="AVSCheckpointHook", by_epoch=False, interval=val_interval, max_keep_ckpts=2),
     sampler_seed=dict(type="DistSamplerSeedHook"),
     visualization=dict(type="AVSVisualizationHook", interval=1),  # when drawing (--show-dir): every batch
 )
