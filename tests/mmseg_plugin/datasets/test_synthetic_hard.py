@@ -243,3 +243,21 @@ def test_cli_and_train_tool_handle_the_preset(tmp_path, capsys, tool):
     assert train.apply_avss_classes(cfg) == 13  # generated here on first use, as the dataset does
     assert json.loads((tmp_path / "tool" / MANIFEST_NAME).read_text())["preset"] == "hard"
     assert cfg.model.net.num_classes == 13 == cfg.audio_classifier.model.num_classes
+
+
+def test_basic_preset_also_writes_visible_maps(tmp_path):
+    root = tmp_path / "basic"
+    generate_synthetic_avs(root, seed=0, num_train=6, num_val=3, num_test=3)
+    silent_pixels = 0
+    for clip in sorted(root.glob("v1*/*")):
+        assert sorted(os.listdir(clip / "labels_visible")) == [f"{i}.png" for i in range(5)]
+        for t in range(5):
+            vis_img = Image.open(clip / "labels_visible" / f"{t}.png")
+            assert vis_img.mode == "P" and vis_img.size == (96, 96)
+            vis = np.asarray(vis_img)
+            sem_path = clip / "labels_semantic" / f"{t}.png"
+            if sem_path.exists():
+                sem = np.asarray(Image.open(sem_path))
+                assert ((sem == 0) | (sem == vis)).all()  # sounding objects are visible objects with the same class
+                silent_pixels += int(((vis > 0) & (sem == 0)).sum())
+    assert silent_pixels > 0  # silent on-screen objects (and inactive seconds) appear in the visible maps only
