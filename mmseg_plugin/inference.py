@@ -9,7 +9,11 @@ frame's own size (``ori_shape``).
 
 Shapes: ``predict_clip`` returns one ``SegDataSample`` per frame with ``pred_sem_seg`` ``[1, H, W]`` (class indices;
 0/1 for binary tasks) and ``seg_logits`` (``[C, H, W]`` logits, or ``[1, H, W]`` foreground probabilities for binary
-tasks), in frame order. Batching never changes a prediction (the model runs in eval mode).
+tasks), in frame order. The model runs in eval mode and no operation mixes the frames of a batch, so the batch size
+does not change what is computed for a frame; it can change the floating-point result in its last bits (BLAS
+kernels block and vectorise differently for other batch shapes, and differently on Intel and AMD CPUs), which can
+flip the class of a pixel whose top two scores are tied to within rounding. docs/reproducibility.md states what is
+bit-reproducible and on which axis.
 """
 
 from __future__ import annotations
