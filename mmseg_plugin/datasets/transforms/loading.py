@@ -1,6 +1,12 @@
-"""Loading transforms: ``LoadAVSAnnotations`` (label maps) and ``LoadAudioWindow`` (the frame's audio window).
+"""Loading transforms: ``LoadAVSImageFromFile`` (the frame), ``LoadAVSAnnotations`` (label maps) and
+``LoadAudioWindow`` (the frame's audio window).
 
-No paper equation. Shapes: ``gt_seg_map`` ``[H, W]`` uint8 (class index, 0 = background; 0/1 for binary tasks;
+No paper equation. Every failure of these transforms (missing, truncated or corrupt frame / label / audio file, unknown
+label colour, ...) keeps its exception type and is re-raised with the transform, the dataset index
+(``results['sample_idx']``, set by mmengine's ``BaseDataset.get_data_info``), the clip and the frame in front of the
+original message, which names the file; a DataLoader worker re-raises it in the main process with that text.
+
+Shapes: ``gt_seg_map`` ``[H, W]`` uint8 (class index, 0 = background; 0/1 for binary tasks;
 255 = ignore). It stays uint8 inside the pipeline because mmcv's Resize (cv2) cannot resize int64 maps;
 ``PackAVSInputs`` casts it to int64. ``audio``: float32 ``[T]`` (mono) or ``[C, T]`` (stereo / keep) at
 ``sample_rate``; for S4/MS3 ``.pkl`` caches, the frame's VGGish log-mel example ``[1, 96, 64]``.
@@ -8,19 +14,107 @@ No paper equation. Shapes: ``gt_seg_map`` ``[H, W]`` uint8 (class index, 0 = bac
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, NoReturn, Optional
 
 import numpy as np
 import torch
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, LoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
 from ...audio_io import CHANNEL_MODES, PAD_MODES, AudioReadError, ClipCache, load_tensor_file, load_window
 from ..palette import IGNORE_INDEX, LABEL_FORMATS, LabelDecodeError, decode_label_file, voc_palette
 from ..vpo import vpo_id_to_index
 
-__all__ = ["LoadAVSAnnotations", "LoadAudioWindow"]
+__all__ = ["LoadAVSImageFromFile", "LoadAVSAnnotations", "LoadAudioWindow", "item_context", "image_file_truncation"]
+
+_TAIL_BYTES = 1024
+
+
+def item_context(results: dict) -> str:
+    """``"dataset item 17 (clip 'vidA', frame 3)"`` for the data_info ``results`` (what is known of it)."""
+    idx = results.get("sample_idx")
+    head = f"dataset item {idx}" if idx is not None else "dataset item (index unknown)"
+    details = []
+    if results.get("clip_id") is not None:
+        details.append(f"clip {results['clip_id']!r}")
+    if results.get("frame_index") is not None:
+        details.append(f"frame {results['frame_index']}")
+    return head + (f" ({', '.join(details)})" if details else "")
+
+
+def _reraise_with_item(exc: Exception, who: str, results: dict) -> NoReturn:
+    """Re-raise ``exc`` as the same type with ``"<who>: <item context>: "`` in front of its message.
+
+    Exception types whose constructor does not take one message fall back to RuntimeError; the original is chained.
+    """
+    msg = f"{who}: {item_context(results)}: {exc}"
+    try:
+        new = type(exc)(msg)
+    except Exception:
+        new = RuntimeError(msg)
+    raise new from exc
+
+
+def image_file_truncation(path: str) -> Optional[str]:
+    """Why ``path`` looks truncated, or None: a JPEG without its end-of-image marker or a PNG without its IEND chunk.
+
+    OpenCV (mmcv's default decoder) decodes a truncated JPEG without an error, filling the missing rows with grey, so
+    the loader checks the file's last bytes (the marker cannot occur inside JPEG entropy-coded data, where 0xFF is
+    byte-stuffed). Other formats are not checked (None).
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - _TAIL_BYTES))
+        tail = f.read()
+    if head[:2] == b"\xff\xd8":
+        if b"\xff\xd9" not in tail:
+            return f"JPEG file {path} is truncated (no end-of-image marker in its last {len(tail)} bytes, {size} bytes)"
+    elif head == b"\x89PNG\r\n\x1a\n":
+        if b"IEND" not in tail:
+            return f"PNG file {path} is truncated (no IEND chunk, {size} bytes)"
+    return None
+
+
+@TRANSFORMS.register_module()
+class LoadAVSImageFromFile(LoadImageFromFile):
+    """mmcv's ``LoadImageFromFile`` (same decoder, arguments and outputs: ``img`` ``[H, W, 3]`` uint8 BGR,
+    ``img_shape``, ``ori_shape``) that refuses truncated JPEG/PNG files and names the file and the dataset item in
+    every failure (mmcv raises a bare ``FileNotFoundError`` for a missing file and an ``AssertionError`` for an
+    undecodable one).
+
+    Args:
+        check_complete: refuse JPEG files without an end-of-image marker and PNG files without an IEND chunk
+            (see :func:`image_file_truncation`; reads the file's last KiB).
+        **kwargs: ``LoadImageFromFile``'s (to_float32, color_type, imdecode_backend, backend_args, ignore_empty).
+    """
+
+    def __init__(self, check_complete: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.check_complete = bool(check_complete)
+
+    def transform(self, results: dict) -> Optional[dict]:
+        path = results.get("img_path")
+        try:
+            if path is None:
+                raise KeyError("results lack 'img_path'")
+            if self.check_complete and os.path.isfile(path):
+                why = image_file_truncation(path)
+                if why is not None:
+                    if self.ignore_empty:
+                        return None
+                    raise OSError(why)
+            return super().transform(results)
+        except AssertionError as exc:  # mmcv: `assert img is not None, f'failed to load image: {filename}'`
+            _reraise_with_item(OSError(f"{exc} (not a decodable image)"), type(self).__name__, results)
+        except Exception as exc:
+            _reraise_with_item(exc, type(self).__name__, results)
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", check_complete={self.check_complete})"
 
 
 @TRANSFORMS.register_module()
@@ -52,19 +146,23 @@ class LoadAVSAnnotations(BaseTransform):
         self._palettes: Dict[int, np.ndarray] = {}
 
     def transform(self, results: dict) -> dict:
+        try:
+            return self._load(results)
+        except Exception as exc:
+            _reraise_with_item(exc, type(self).__name__, results)
+
+    def _load(self, results: dict) -> dict:
         path = results.get("seg_map_path")
         fmt = results.get("label_format")
         if fmt not in LABEL_FORMATS:
-            raise ValueError(f"LoadAVSAnnotations: label_format must be one of {LABEL_FORMATS}, got {fmt!r}")
+            raise ValueError(f"label_format must be one of {LABEL_FORMATS}, got {fmt!r}")
         n = self.num_classes if self.num_classes is not None else results.get("num_classes")
         if n is None and fmt in ("index", "rgb_voc"):
-            raise ValueError(f"LoadAVSAnnotations: num_classes unknown for {path} (set it or put it in data_info)")
+            raise ValueError(f"num_classes unknown for {path} (set it or put it in data_info)")
         img_hw = tuple(results["img_shape"][:2]) if "img_shape" in results else None
         if path is None:
             if img_hw is None:
-                raise ValueError(
-                    f"LoadAVSAnnotations: unlabelled frame of {results.get('img_path')} needs the image loaded first"
-                )
+                raise ValueError(f"unlabelled frame of {results.get('img_path')} needs the image loaded first")
             gt = np.full(img_hw, IGNORE_INDEX, dtype=np.uint8)
         else:
             palette = None
@@ -153,6 +251,12 @@ class LoadAudioWindow(BaseTransform):
         return results
 
     def transform(self, results: dict) -> dict:
+        try:
+            return self._load(results)
+        except Exception as exc:
+            _reraise_with_item(exc, type(self).__name__, results)
+
+    def _load(self, results: dict) -> dict:
         if results.get("audio_format", "wav") == "log_mel_pkl":
             return self._log_mel(results)
         paths = results["audio_path"]
