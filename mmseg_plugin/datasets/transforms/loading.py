@@ -60,9 +60,10 @@ def _reraise_with_item(exc: Exception, who: str, results: dict) -> NoReturn:
 def image_file_truncation(path: str) -> Optional[str]:
     """Why ``path`` looks truncated, or None: a JPEG without its end-of-image marker or a PNG without its IEND chunk.
 
-    OpenCV (mmcv's default decoder) decodes a truncated JPEG without an error, filling the missing rows with grey, so
-    the loader checks the file's last bytes (the marker cannot occur inside JPEG entropy-coded data, where 0xFF is
-    byte-stuffed). Other formats are not checked (None).
+    Reads only the file's last KiB (the marker cannot occur inside JPEG entropy-coded data, where 0xFF is
+    byte-stuffed), so a cut-off file is named as such before any decoder runs: the OpenCV 5.1 of this stack returns
+    no image for it (mmcv then asserts "failed to load image"), while older OpenCV builds and PIL with
+    ``LOAD_TRUNCATED_IMAGES`` decode it with the missing rows filled in. Other formats are not checked (None).
     """
     with open(path, "rb") as f:
         head = f.read(8)
