@@ -207,3 +207,18 @@ def test_two_ranks_one_rank_fails_both_end_with_the_error(tiny, tmp_path):
     assert elapsed < 200, elapsed
     time.sleep(1)
     assert _live_processes_with(cfg_path) == []
+
+
+def test_cpu_process_group_timeout_from_config(tool):
+    import datetime
+
+    from mmengine.config import Config
+
+    train = tool("train")
+    assert train.dist_timeout(Config(dict(env_cfg=dict(dist_cfg=dict(backend="gloo", timeout=60))))) == (
+        datetime.timedelta(seconds=60)
+    )
+    assert train.dist_timeout(Config(dict(env_cfg=dict(dist_cfg=dict(backend="gloo"))))) is None
+    assert train.dist_timeout(Config(dict())) is None
+    with pytest.raises(ValueError, match="timeout must be > 0"):
+        train.dist_timeout(Config(dict(env_cfg=dict(dist_cfg=dict(timeout=0)))))
