@@ -70,7 +70,7 @@ def tqdm_progress(prefix: str):
     from tqdm import tqdm
 
     def progress(desc, it, total):
-        return tqdm(it, total=total, desc=f"{prefix} {desc}", unit="file", dynamic_ncols=True, leave=False)
+        return tqdm(it, total=total, desc=f"{prefix} {desc}", unit="frame", dynamic_ncols=True, leave=False)
 
     return progress
 
