@@ -14,8 +14,9 @@ index / clip / frame):
   frame); also counts the frames in which each class is present.
 - :func:`check_audio`: every audio file decodes and covers each frame's window with at most ``max_pad_seconds`` of
   padding (log-mel caches: a row per frame).
-- :func:`check_frame_counts`: each clip has the frames its layout requires (AVSS v1s/v1m 5, v2 10; S4/MS3 5),
-  numbered 0..n-1 in the metadata, and its frame folder holds exactly those frame files.
+- :func:`check_frame_counts`: each clip has the frames its layout requires (AVSS v1s/v1m 5, v2 10; S4/MS3 5; the
+  DDESeg re-layout lists v1s train clips' frame 0 only), numbered 0..n-1 in the metadata, and its frame folder holds
+  exactly those frame files (not checked for the DDESeg re-layout).
 
 :func:`validate_split` runs them all and returns a :class:`SplitReport` (clips, frames, labelled frames, audio
 files, class -> frame count, problems). Label maps are ``[H, W]`` uint8 class indices (255 = ignore, not counted).
@@ -33,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from .avss import AVSS_FRAMES
+from .ddeseg_official import DDESegOfficialAVSSDataset
 from .palette import IGNORE_INDEX
 from .transforms.loading import LoadAudioWindow, LoadAVSAnnotations, LoadAVSImageFromFile
 
@@ -281,11 +283,19 @@ def check_audio(
     return _dedupe(problems), len(files)
 
 
+def _lists_frames_per_row(dataset) -> bool:
+    """The DDESeg re-layout lists its frames one metadata row each (only the labelled ones: frame 0 of a v1s train
+    clip); its frame folders may hold more frames than it lists."""
+    return isinstance(dataset, DDESegOfficialAVSSDataset)
+
+
 def expected_frames_per_clip(dataset, item: dict) -> Optional[int]:
-    """Frames the layout requires for ``item``'s clip: AVSS subsets (5 / 5 / 10), S4 / MS3 (5); None if the layout
-    has no fixed count (VPO's still images)."""
+    """Frames the layout requires for ``item``'s clip: AVSS subsets (5 / 5 / 10; DDESeg re-layout: 1 for v1s train,
+    its labelled frame), S4 / MS3 (5); None if the layout has no fixed count (VPO's still images)."""
     subset = item.get("subset")
     if subset in AVSS_FRAMES:
+        if _lists_frames_per_row(dataset) and subset == "v1s" and getattr(dataset, "split", None) == "train":
+            return 1
         return AVSS_FRAMES[subset]
     n = getattr(dataset, "NUM_FRAMES", None)
     return int(n) if n else None
@@ -303,7 +313,8 @@ def check_frame_counts(dataset, items: Sequence[dict]) -> List[Problem]:
     """Each clip lists the frames its layout requires, numbered 0..n-1, and its frame folder holds exactly those.
 
     The folder check lists the files with the frames' extension in the folder of the clip's first frame (a folder
-    per clip in every layout with a fixed count) and reports extra or missing frame files.
+    per clip in every layout with a fixed count) and reports extra or missing frame files; it is skipped for the
+    DDESeg re-layout, whose metadata lists each frame (a v1s train clip lists only frame 0 of its 5).
     """
     problems = []
     for _, members in _clips(items).items():
@@ -324,8 +335,8 @@ def check_frame_counts(dataset, items: Sequence[dict]) -> List[Problem]:
                     members[0][0],
                 )
             )
-        if not os.path.isdir(clip_dir):
-            continue  # every frame of it is reported missing by check_frames
+        if _lists_frames_per_row(dataset) or not os.path.isdir(clip_dir):
+            continue  # a missing folder: every frame of it is reported missing by check_frames
         ext = os.path.splitext(first["img_path"])[1]
         listed = {os.path.basename(it["img_path"]) for _, it in members}
         on_disk = {f for f in os.listdir(clip_dir) if f.endswith(ext)}

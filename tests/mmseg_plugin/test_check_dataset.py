@@ -157,3 +157,64 @@ def test_unbuildable_split_is_one_named_problem(clean, tmp_path, capsys):
     assert check.main([cfg, "--data-root", dest, "--split", "train", "--no-progress"]) == 1
     text = capsys.readouterr().out
     assert "dataset:" in text and os.path.join(dest, "metadata.csv") in text
+
+
+LAYOUTS = {
+    # name: (fixture writer, dataset cfg, split, frames (= items, unlabelled included), labelled frames)
+    "avss_rgb": ("make_avss", dict(type="AVSSemanticDataset"), "train", 20, 16),
+    "avss_semantic": ("make_avss", dict(type="AVSSemanticDataset", label_source="semantic"), "test", 10, 10),
+    "ddeseg": ("make_ddeseg", dict(type="DDESegOfficialAVSSDataset"), "train", 16, 16),
+    "s4_wav": ("make_s4", dict(type="AVSObjectS4Dataset"), "train", 5, 1),
+    "s4_log_mel": ("make_s4", dict(type="AVSObjectS4Dataset", audio_source="log_mel_pkl"), "val", 5, 5),
+    "ms3": ("make_ms3", dict(type="AVSObjectMS3Dataset"), "test", 5, 5),
+    "vpo_ss": ("make_vpo", dict(type="VPODataset", setting="ss"), "train", 1, 1),
+    "vpo_ms": ("make_vpo", dict(type="VPODataset", setting="ms"), "train", 1, 1),
+    "vpo_msmi": ("make_vpo", dict(type="VPODataset", setting="msmi"), "train", 2, 2),
+}
+
+
+def _fixtures():
+    """tests/mmseg_plugin/fixtures.py (the layout writers; the `fx` fixture of datasets/), loaded once."""
+    import importlib.util
+    import sys
+
+    name = "avs_layout_fixtures"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), "fixtures.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_every_dataset_layout_validates_and_reports_a_missing_frame(tmp_path, tool, name):
+    """Clean fixture layouts of every registered dataset type pass; a deleted frame is then reported by name."""
+    tool("train").import_plugin()
+    from mmseg_plugin.datasets.validation import validate_split
+
+    writer, ds_cfg, split, n_frames, n_labelled = LAYOUTS[name]
+    root = str(tmp_path / "root")
+    fx = _fixtures()
+    getattr(fx, writer)(root, ds_cfg["setting"]) if writer == "make_vpo" else getattr(fx, writer)(root)
+    pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAVSAnnotations"), dict(type="LoadAudioWindow")]
+    cfg = dict(ds_cfg, data_root=root, split=split, pipeline=pipeline)
+    report = validate_split(cfg)
+    assert [str(p) for p in report.problems] == []
+    assert (report.frames, report.labelled_frames) == (n_frames, n_labelled)
+    assert report.audio_files >= 1 and report.class_frames and sum(report.class_frames.values()) >= n_labelled
+
+    from mmseg.registry import DATASETS
+
+    ds = DATASETS.build(dict(cfg, pipeline=[], keep_unlabelled=True))
+    items = [ds.get_data_info(i) for i in range(len(ds))]
+    victim = items[-1]["img_path"]
+    os.remove(victim)
+    problems = validate_split(cfg).problems
+    frame = [p for p in problems if p.check == "frame"]
+    assert len(frame) == 1 and frame[0].path == victim and frame[0].index == len(items) - 1
+    # a layout with a fixed frame count also reports the clip's folder; VPO's still images do not
+    assert {p.check for p in problems} <= {"frame", "frame_count"}
+    assert ("frame_count" in {p.check for p in problems}) == (
+        name in ("avss_rgb", "avss_semantic", "s4_wav", "s4_log_mel", "ms3")
+    )
