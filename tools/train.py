@@ -70,7 +70,7 @@ def apply_avss_classes(cfg) -> int | None:
 def shrink_iter_schedule(cfg, max_iters: int) -> None:
     """Rescale an iteration-based schedule to ``max_iters``: scheduler boundaries scale proportionally (a
     scheduler squeezed to zero length is dropped), validation and checkpoints happen at the end (and halfway)."""
-    if cfg.train_cfg.get("type") != "IterBasedTrainLoop":
+    if cfg.train_cfg.get("type") not in ("IterBasedTrainLoop", "AVSIterBasedTrainLoop"):
         raise ValueError("--max-iters / --seg-iters need an iteration-based schedule (IterBasedTrainLoop)")
     old = int(cfg.train_cfg.max_iters)
     scale = max_iters / old
