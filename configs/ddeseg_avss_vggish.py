@@ -10,7 +10,7 @@ data_root = "data/AVSBench-semantic"
 # VGGish: 16 kHz input (0.96-s log-mel example of each 1-s window)
 audio_sample_rate = 16000
 train_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=(224, 224), keep_ratio=False),
@@ -19,7 +19,7 @@ train_pipeline = [
     dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=(224, 224), keep_ratio=False),

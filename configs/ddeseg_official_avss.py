@@ -13,7 +13,7 @@ _base_ = [
 data_root = "data/AVSS-ddeseg"
 audio_sample_rate = 22050
 train_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=(224, 224), keep_ratio=False),
@@ -22,7 +22,7 @@ train_pipeline = [
     dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=(224, 224), keep_ratio=False),

@@ -15,7 +15,7 @@ default_hooks = dict(checkpoint=dict(save_best=None))
 # VGGish: 16 kHz input (0.96-s log-mel example of each 1-s window)
 audio_sample_rate = 16000
 train_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=(224, 224), keep_ratio=False),
@@ -24,7 +24,7 @@ train_pipeline = [
     dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=(224, 224), keep_ratio=False),

@@ -1,8 +1,8 @@
 """AVS datasets and transforms registered in mmseg's DATASETS / TRANSFORMS (names project-prefixed).
 
 Datasets: AVSSemanticDataset (AVSS official layout), AVSObjectS4Dataset, AVSObjectMS3Dataset, VPODataset,
-DDESegOfficialAVSSDataset (metadata_w_silent.csv re-layout), AVSSyntheticDataset. Transforms: LoadAVSAnnotations,
-LoadAudioWindow, PackAVSInputs. Layouts and rules: docs/datasets.md.
+DDESegOfficialAVSSDataset (metadata_w_silent.csv re-layout), AVSSyntheticDataset. Transforms:
+LoadAVSImageFromFile, LoadAVSAnnotations, LoadAudioWindow, PackAVSInputs. Layouts and rules: docs/datasets.md.
 """
 
 from .avsbench_object import AVSObjectMS3Dataset, AVSObjectS4Dataset
@@ -12,7 +12,7 @@ from .ddeseg_official import DDESegOfficialAVSSDataset
 from .layout_checks import LayoutError
 from .palette import LabelDecodeError, voc_palette
 from .synthetic import AVSSyntheticDataset
-from .transforms import LoadAudioWindow, LoadAVSAnnotations, PackAVSInputs
+from .transforms import LoadAudioWindow, LoadAVSAnnotations, LoadAVSImageFromFile, PackAVSInputs
 from .vpo import VPODataset
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "DDESegOfficialAVSSDataset",
     "AVSSyntheticDataset",
     "LoadAVSAnnotations",
+    "LoadAVSImageFromFile",
     "LoadAudioWindow",
     "PackAVSInputs",
     "LayoutError",

@@ -141,8 +141,7 @@ def test_persistent_worker_errors_carry_file_and_index(tiny):
         assert victim["clip_id"] != items[last]["clip_id"] and first_of_clip - 1 > 2
         os.remove(victim["img_path"])
         pipeline = [dict(t) for t in cfg.train_dataloader.dataset.pipeline]
-        assert pipeline[0]["type"] == "LoadImageFromFile"
-        pipeline[0] = dict(type="LoadAVSImageFromFile")
+        assert pipeline[0]["type"] == "LoadAVSImageFromFile"  # the shipped configs' frame loader
         loader = _persistent_loader(cfg, pipeline)
         with pytest.raises(FileNotFoundError) as e:
             _drain(loader)

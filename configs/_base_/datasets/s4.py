@@ -5,7 +5,7 @@ data_root = "data/AVSBench-object/Single-source"
 crop_size = (224, 224)
 audio_sample_rate = 32000  # HTSAT; VGGish configs override with 16000
 train_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
@@ -14,7 +14,7 @@ train_pipeline = [
     dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=crop_size, keep_ratio=False),

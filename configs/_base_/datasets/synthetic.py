@@ -5,7 +5,7 @@ data_root = "data/synthetic"
 crop_size = (64, 64)
 audio_sample_rate = 16000
 train_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
@@ -13,7 +13,7 @@ train_pipeline = [
     dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=crop_size, keep_ratio=False),

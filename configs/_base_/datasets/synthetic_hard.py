@@ -10,7 +10,7 @@ synthetic_generator = dict(object_scale=1.0, num_train=400, num_val=60, num_test
 crop_size = (128, 128)
 audio_sample_rate = 16000
 train_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
@@ -18,7 +18,7 @@ train_pipeline = [
     dict(type="PackAVSInputs"),
 ]
 test_pipeline = [
-    dict(type="LoadImageFromFile"),
+    dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
     dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
     dict(type="Resize", scale=crop_size, keep_ratio=False),

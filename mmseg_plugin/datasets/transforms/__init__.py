@@ -1,6 +1,7 @@
-"""AVS pipeline transforms registered in mmseg's TRANSFORMS: LoadAVSAnnotations, LoadAudioWindow, PackAVSInputs."""
+"""AVS pipeline transforms registered in mmseg's TRANSFORMS: LoadAVSImageFromFile, LoadAVSAnnotations,
+LoadAudioWindow, PackAVSInputs."""
 
 from .formatting import PackAVSInputs
-from .loading import LoadAudioWindow, LoadAVSAnnotations
+from .loading import LoadAudioWindow, LoadAVSAnnotations, LoadAVSImageFromFile
 
-__all__ = ["LoadAVSAnnotations", "LoadAudioWindow", "PackAVSInputs"]
+__all__ = ["LoadAVSAnnotations", "LoadAVSImageFromFile", "LoadAudioWindow", "PackAVSInputs"]
