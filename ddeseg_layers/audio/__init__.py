@@ -7,6 +7,7 @@ from .base import FreezableBackbone
 from .builder import AUDIO_BACKBONES, VGGISH_TINY, build_audio_backbone
 from .frontends import ConvSpectrogram, ConvSTFT, LogMelFilterBank, VGGishLogMel, vggish_mel_matrix
 from .htsat import HTSAT, HTSATBackbone, htsat_config, load_htsat_checkpoint
+from .logmel_cnn import LogMelCNN, LogMelCNNBackbone
 from .precomputed import PrecomputedAudio, load_avsbench_logmel
 from .vggish import VGGish, VGGishBackbone, VGGishPCA, load_vggish_checkpoint, load_vggish_pca
 
@@ -17,6 +18,8 @@ __all__ = [
     "FreezableBackbone",
     "HTSAT",
     "HTSATBackbone",
+    "LogMelCNN",
+    "LogMelCNNBackbone",
     "LogMelFilterBank",
     "PrecomputedAudio",
     "VGGISH_TINY",
