@@ -274,7 +274,9 @@ class HTSAT(nn.Module):
             [4,8,16,32], 8, 4.0, True).
         num_classes: tscam classes (527 for AudioSet).
         drop_path_rate: stochastic depth, linearly increasing over blocks (0.1).
-        spec_augment: SpecAugment (2 time masks <= 64 frames, 2 frequency masks <= 8 bins) in train mode.
+        spec_augment: SpecAugment (2 time masks <= ``time_mask_param`` frames, 2 frequency masks <=
+            ``freq_mask_param`` bins) in train mode.
+        time_mask_param, freq_mask_param: SpecAugment mask widths (64 frames of 1001, 8 bins of 64: HTS-AT's).
         device, dtype: of the parameters.
 
     Shapes: ``forward([B, T])`` -> dict ``latent_output [B, embed_dim * 2**(len(depths)-1)]``,
@@ -306,6 +308,8 @@ class HTSAT(nn.Module):
         num_classes: int = 527,
         drop_path_rate: float = 0.1,
         spec_augment: bool = True,
+        time_mask_param: int = 64,
+        freq_mask_param: int = 8,
         *,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
@@ -333,8 +337,8 @@ class HTSAT(nn.Module):
         self.logmel_extractor = LogMelFilterBank(mel_sample_rate, n_fft, mel_bins, fmin, fmax, **kw)
         self.bn0 = nn.BatchNorm2d(mel_bins, **kw)
         self.spec_augment = bool(spec_augment)
-        self.time_mask = torchaudio.transforms.TimeMasking(time_mask_param=64, iid_masks=True)
-        self.freq_mask = torchaudio.transforms.FrequencyMasking(freq_mask_param=8, iid_masks=True)
+        self.time_mask = torchaudio.transforms.TimeMasking(time_mask_param=int(time_mask_param), iid_masks=True)
+        self.freq_mask = torchaudio.transforms.FrequencyMasking(freq_mask_param=int(freq_mask_param), iid_masks=True)
 
         self.patch_embed = PatchEmbed(spec_size, patch_size, stride, embed_dim, **kw)
         grid = self.patch_embed.grid

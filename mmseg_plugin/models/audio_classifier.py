@@ -13,6 +13,10 @@ frames 1-4) get zero loss weight. For binary tasks (S4/MS3) the masks carry no c
 category taken from the data sample's metainfo key ``category_key`` (default ``"category"``) through
 ``class_names`` (e.g. the 23 S4 categories); a frame without it is an error naming the image.
 
+Training options (``loss`` mode only): ``augment`` (``WaveformAugment`` kwargs: gain, time shift, union-target
+mixup; mmseg_plugin/models/audio_augment.py) and ``pos_weight`` (BCE weight of positives, one float for every
+class). Both are off by default (the paper states no stage-1 augmentation or class weighting).
+
 Modes: ``loss`` -> ``dict(loss_audio_bce=...)``; ``predict`` -> the data samples with ``audio_scores`` (sigmoid
 probabilities [C_fg]) and ``audio_targets`` set; ``tensor`` -> logits. ``encoder_state_dict()`` returns the
 backbone's weights for ``SemanticMemory`` building and for DDESeg's ``audio.checkpoint``.
@@ -73,6 +77,8 @@ class AVSAudioClassifier(BaseModel):
         class_names: category names for binary tasks (targets from ``metainfo[category_key]``).
         category_key: metainfo key holding a frame's category for binary tasks.
         dropout: dropout before the head.
+        augment: ``WaveformAugment`` kwargs applied to training batches (None: no augmentation).
+        pos_weight: BCE weight of positive targets (None: 1).
         ignore_index: mask value ignored when deriving targets.
         data_preprocessor: ``AVSDataPreprocessor`` config.
     """
@@ -84,6 +90,8 @@ class AVSAudioClassifier(BaseModel):
         class_names: Optional[Sequence[str]] = None,
         category_key: str = "category",
         dropout: float = 0.0,
+        augment: Optional[dict] = None,
+        pos_weight: Optional[float] = None,
         ignore_index: int = 255,
         data_preprocessor: Optional[dict] = None,
         init_cfg: Optional[dict] = None,
@@ -103,6 +111,12 @@ class AVSAudioClassifier(BaseModel):
         num_out = len(self.class_names) if self.class_names is not None else num_classes - 1
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.out_dim, num_out)
+        from .audio_augment import WaveformAugment
+
+        self.augment = WaveformAugment(**augment) if augment else None
+        if pos_weight is not None and not float(pos_weight) > 0:
+            raise ValueError(f"AVSAudioClassifier: pos_weight must be > 0, got {pos_weight}")
+        self.pos_weight = None if pos_weight is None else float(pos_weight)
 
     def targets(self, data_samples) -> tuple:
         if self.class_names is not None:
@@ -111,17 +125,21 @@ class AVSAudioClassifier(BaseModel):
 
     def forward(self, inputs, data_samples=None, mode: str = "tensor"):
         audio = inputs["audio"] if isinstance(inputs, dict) else inputs
-        logits = self.head(self.dropout(self.backbone(audio)))
-        if mode == "tensor":
-            return logits
         if mode == "loss":
             if data_samples is None:
                 raise ValueError("AVSAudioClassifier: mode='loss' needs data_samples")
             target, weight = self.targets(data_samples)
-            target, weight = target.to(logits), weight.to(logits)
-            per = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=1)
+            target, weight = target.to(audio), weight.to(audio)
+            if self.augment is not None and self.training:
+                audio, target, weight = self.augment(audio, target, weight)
+            logits = self.head(self.dropout(self.backbone(audio)))
+            pw = None if self.pos_weight is None else torch.full_like(logits[0], self.pos_weight)
+            per = F.binary_cross_entropy_with_logits(logits, target, reduction="none", pos_weight=pw).mean(dim=1)
             loss = (per * weight).sum() / weight.sum().clamp_min(1.0)
             return dict(loss_audio_bce=loss)
+        logits = self.head(self.dropout(self.backbone(audio)))
+        if mode == "tensor":
+            return logits
         if mode == "predict":
             probs = logits.sigmoid().detach()
             target, weight = self.targets(data_samples)
