@@ -207,7 +207,7 @@ def baseline_classifier_model(cfg) -> dict:
     """
     clf = audio_settings(cfg)
     model = copy.deepcopy(clf["model"])
-    audio = dict(type="logmel_cnn")
+    audio = dict(type="logmel_cnn", frozen=False)  # trained from scratch like the stage-1 encoder
     sr = model.get("audio", {}).get("sample_rate") or _sample_rate(cfg)
     if sr:
         audio["sample_rate"] = int(sr)
