@@ -32,7 +32,7 @@ def test_runner_cfg_schedule_and_baseline_model(tmp_path, tiny_synthetic_config)
     assert base["audio"]["sample_rate"] == 16000 and "augment" not in base
 
 
-@pytest.mark.slow  # ~20 s on 2 loaded cores (two arms x two seeds through the Runner + the val set)
+# ~8 s on an idle core (two arms x two seeds x 2 iterations through the Runner + the tiny val set)
 def test_benchmark_runs_and_reports_both_arms(tmp_path, tiny_synthetic_config):
     spec = importlib.util.spec_from_file_location(
         "bench_audio", os.path.join(REPO, "benchmarks", "bench_audio_baseline.py")
