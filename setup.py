@@ -38,6 +38,7 @@ EXTRAS = {
         "soundfile>=0.12",
         "pillow",
         "tqdm",
+        "matplotlib",  # tools/analyze_audio.py (t-SNE pictures)
         "torchvision>=0.19",
     ],
     "triton": ["triton>=3.0"],

@@ -96,6 +96,15 @@ def stage_audio(cfg, work_dir: str, out: str, max_iters: int | None) -> dict:
     return res
 
 
+def apply_seed(cfg, seed: int) -> None:
+    """One training seed for every stage: the runner's ``randomness.seed`` (DDESeg: initialisation, sampler order,
+    per-iteration draws), the audio stage's and the memory builder's (k-means) seeds."""
+    cfg.randomness = dict(cfg.get("randomness", None) or {}, seed=int(seed))
+    if cfg.get("audio_classifier", None) is not None:
+        cfg.audio_classifier["seed"] = int(seed)
+    cfg.memory_builder = dict(cfg.get("memory_builder", None) or {}, seed=int(seed))
+
+
 def _seg_cfg(cfg, work_dir: str, encoder: str | None, memory: str, seg_iters: int | None):
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = osp.join(work_dir, "ddeseg")
@@ -150,7 +159,7 @@ def stage1_baseline_map(cfg, work_dir: str) -> float | None:
     stage 1 or no val/test split."""
     from mmseg_plugin.audio_stage import stage1_baseline_map as baseline_map
 
-    return baseline_map(cfg, work_dir)
+    return baseline_map(cfg, work_dir, seed=int((cfg.get("randomness", None) or {}).get("seed", 0) or 0))
 
 
 def stage_diagnostics(cfg, checkpoint: str, seed: int) -> dict:
@@ -200,6 +209,12 @@ def main(argv=None) -> dict:
         help="skip the visual-only oracle and the audio-zeroed / audio-shuffled re-evaluations of the checkpoint",
     )
     p.add_argument("--shuffle-seed", type=int, default=0, help="seed of the clip derangement of the shuffled-audio row")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="training seed of every stage (randomness.seed, audio_classifier.seed, memory_builder.seed); "
+        "the dataset's own seed (which data are generated) is not changed",
+    )
     args = p.parse_args(argv)
     force = set(STAGES) if "all" in args.force else set(args.force)
     import_plugin()
@@ -208,11 +223,17 @@ def main(argv=None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.data_root:
         apply_data_root(cfg, args.data_root)
+    if args.seed is not None:
+        apply_seed(cfg, args.seed)
+    if args.audio_iters and cfg.get("audio_classifier", None) is not None:
+        cfg.audio_classifier["max_iters"] = int(args.audio_iters)  # stage 1 and its CNN baseline get the same budget
     work_dir = (
         args.work_dir or cfg.get("work_dir", None) or osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
     )
     os.makedirs(work_dir, exist_ok=True)
-    summary: dict = dict(config=args.config, work_dir=work_dir, timings_s={})
+    summary: dict = dict(
+        config=args.config, work_dir=work_dir, seed=cfg.get("randomness", {}).get("seed"), timings_s={}
+    )
     t_all = time.time()
 
     # 0. data
