@@ -23,15 +23,7 @@ import os.path as osp
 import time
 from typing import Optional
 
-
-def _plain(obj):
-    from mmengine.config import ConfigDict
-
-    if isinstance(obj, (ConfigDict, dict)):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
+from .config_utils import plain as _plain
 
 
 def audio_settings(cfg) -> dict:

@@ -29,6 +29,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .config_utils import plain as _plain
+
 __all__ = [
     "FLOOR_MARGIN",
     "SPLITS",
@@ -49,15 +51,6 @@ __all__ = [
 FLOOR_MARGIN = 2.0  # J&F points above the all-background floor under which the main job warns
 SPLITS = ("train", "val", "test")
 VISIBLE_FOLDER = "labels_visible"
-
-
-def _plain(obj: Any) -> Any:
-    """mmengine ConfigDicts / tuples -> plain dicts / lists (deep copy)."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return copy.deepcopy(obj)
 
 
 def _loader_key(split: str) -> str:

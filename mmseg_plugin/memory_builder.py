@@ -30,6 +30,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from .config_utils import plain as _to_plain
+
 DEFAULTS = dict(
     num_clusters=5,
     reps_per_cluster=1,
@@ -69,16 +71,6 @@ def memory_path(cfg) -> str:
     if not path:
         raise ValueError("the config sets no `semantic_memory_path` (where the semantic memory is written / read)")
     return path
-
-
-def _to_plain(obj):
-    from mmengine.config import ConfigDict
-
-    if isinstance(obj, (ConfigDict, dict)):
-        return {k: _to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
-    return obj
 
 
 def test_pipeline(cfg) -> list:

@@ -49,13 +49,9 @@ DEFAULT_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), "conf
 
 
 def _plain(obj):
-    from mmengine.config import ConfigDict
+    from mmseg_plugin.config_utils import plain
 
-    if isinstance(obj, (ConfigDict, dict)):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
+    return plain(obj)
 
 
 def stage_data(cfg) -> dict:
