@@ -6,8 +6,9 @@ exactly) but does not restore the global random state: every random draw after t
 flips and crops when ``num_workers=0``, DEM's Gumbel noise, dropout), so a resumed run drifts away from the
 uninterrupted one. This loop re-seeds Python's ``random``, NumPy's global generator and torch's default generator
 from ``iteration_seed(seed, rank, i)`` right before loading the batch of iteration ``i`` (0-based count of finished
-iterations), after the resume skip. Everything that iteration draws, data transforms in the main process and the
-model's own noise, is then a function of the seed, the rank and the iteration only.
+iterations), after the resume skip (a wrapper around the loop's data iterator; mmengine's ``run`` is unchanged).
+Everything that iteration draws, data transforms in the main process and the model's own noise, is then a function
+of the seed, the rank and the iteration only.
 
 Data loader workers (``num_workers > 0``) draw from their own generators, seeded by the loader when it is created;
 the resume skip replays the same batches through them, so their draws line up too.
@@ -37,18 +38,39 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class _SeededBatches:
+    """Wraps the loop's data iterator: seeds the global generators for the loop's current iteration, then loads."""
+
+    def __init__(self, iterator, loop: AVSIterBasedTrainLoop) -> None:
+        self._iterator = iterator
+        self._loop = loop
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        loop = self._loop
+        seed_everything(iteration_seed(loop.base_seed, get_rank(), loop.iter))
+        return next(self._iterator)
+
+
 @LOOPS.register_module()
 class AVSIterBasedTrainLoop(IterBasedTrainLoop):
     """``IterBasedTrainLoop`` with per-iteration seeding (module docstring). Same arguments, plus:
 
     Args:
         seed: base seed; None (default) takes the runner's ``randomness.seed`` (0 when the runner has none).
+
+    mmengine's ``run`` is used unchanged: every ``next`` on the loop's data iterator first seeds for the current
+    iteration. The resume skip draws its batches with one seed (they are discarded); the batch of iteration ``i`` is
+    then drawn after seeding for ``i``, as in an uninterrupted run.
     """
 
     def __init__(self, runner, dataloader, max_iters, val_begin=1, val_interval=1000, dynamic_intervals=None,
                  seed=None) -> None:  # fmt: skip
         super().__init__(runner, dataloader, max_iters, val_begin, val_interval, dynamic_intervals)
         self._base_seed = seed
+        self.dataloader_iterator = _SeededBatches(self.dataloader_iterator, self)
 
     @property
     def base_seed(self) -> int:
@@ -56,28 +78,3 @@ class AVSIterBasedTrainLoop(IterBasedTrainLoop):
             return int(self._base_seed)
         seed = getattr(self.runner, "seed", None)
         return int(seed) if seed is not None else 0
-
-    def run(self):
-        """mmengine 0.10.7's ``IterBasedTrainLoop.run`` with ``seed_everything`` before each batch is loaded."""
-        self.runner.call_hook("before_train")
-        self.runner.call_hook("before_train_epoch")
-        if self._iter > 0:
-            self.runner.logger.info(f"AVSIterBasedTrainLoop: replaying the sampler's first {self._iter} batches")
-            for _ in range(self._iter):
-                next(self.dataloader_iterator)
-        rank = get_rank()
-        while self._iter < self._max_iters and not self.stop_training:
-            self.runner.model.train()
-            seed_everything(iteration_seed(self.base_seed, rank, self._iter))
-            data_batch = next(self.dataloader_iterator)
-            self.run_iter(data_batch)
-            self._decide_current_val_interval()
-            if (
-                self.runner.val_loop is not None
-                and self._iter >= self.val_begin
-                and (self._iter % self.val_interval == 0 or self._iter == self._max_iters)
-            ):
-                self.runner.val_loop.run()
-        self.runner.call_hook("after_train_epoch")
-        self.runner.call_hook("after_train")
-        return self.runner.model

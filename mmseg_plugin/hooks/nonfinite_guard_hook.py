@@ -8,11 +8,12 @@ How, without touching the loop or the optimizer wrapper (works the same under ``
 
 * a forward hook on the model checks every tensor of the ``mode='loss'`` output dict as soon as the forward returns,
   i.e. before ``backward``;
-* a ``register_post_accumulate_grad_hook`` on every trainable parameter checks its gradient as soon as backward has
-  accumulated it, i.e. before ``optimizer.step()``; the exception leaves ``backward`` and the step never runs.
+* a step pre-hook on the optimizer checks every gradient at once (one reduction, one host sync per step) right
+  before ``optimizer.step()`` updates the weights; the exception leaves ``step`` and the update never happens. With
+  gradient accumulation it runs once per update, on the accumulated gradients.
 
-With ``AmpOptimWrapper`` (fp16 dynamic loss scaling) scaled gradients overflow by design and the GradScaler skips
-those steps and lowers the scale; the gradient check is then off (the loss check stays on) and the log says so.
+With ``AmpOptimWrapper`` (fp16 dynamic loss scaling) scaled gradients overflow by design; the GradScaler then skips
+``optimizer.step()`` itself (and lowers the scale), so the pre-hook only ever sees the gradients of steps that run.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class NonFiniteGuardHook(Hook):
     """Raise ``NonFiniteTrainingError`` on a non-finite loss or gradient (module docstring).
 
     Args:
-        check_grads: also check every trainable parameter's gradient (default True; off under fp16 AMP).
+        check_grads: also check the gradients before every optimizer step (default True).
     """
 
     priority = "VERY_HIGH"
@@ -53,13 +54,9 @@ class NonFiniteGuardHook(Hook):
     def before_train(self, runner) -> None:
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
         self._handles.append(model.register_forward_hook(self._check_loss))
-        amp = type(runner.optim_wrapper).__name__ == "AmpOptimWrapper"
-        if self.check_grads and amp:
-            runner.logger.info("NonFiniteGuardHook: fp16 AMP: the GradScaler skips overflowing steps; grads unchecked")
-        if self.check_grads and not amp:
-            for name, p in model.named_parameters():
-                if p.requires_grad:
-                    self._handles.append(p.register_post_accumulate_grad_hook(self._grad_check(name)))
+        if self.check_grads:
+            names = {id(p): n for n, p in model.named_parameters()}
+            self._handles.append(runner.optim_wrapper.optimizer.register_step_pre_hook(self._grad_check(names)))
 
     def before_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None) -> None:
         self._iter = runner.iter + 1
@@ -80,15 +77,23 @@ class NonFiniteGuardHook(Hook):
                         "by its area."
                     )
 
-    def _grad_check(self, name: str):
-        def check(param: torch.Tensor) -> None:
-            g = param.grad
-            if g is not None and not bool(torch.isfinite(g).all()):
-                raise NonFiniteTrainingError(
-                    f"NonFiniteGuardHook: the gradient of {name} holds NaN/inf at {self._where()}; training stopped "
-                    "before the optimizer step, the weights were not updated. Likely causes: a learning rate too "
-                    "high, exploding activations (try gradient clipping: optim_wrapper.clip_grad), a corrupt input."
-                )
+    def _grad_check(self, names: dict):
+        def check(optimizer, args, kwargs) -> None:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
+                return
+            bad = [
+                names.get(id(p), "<unnamed parameter>")
+                for group in optimizer.param_groups
+                for p in group["params"]
+                if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+            ]
+            raise NonFiniteTrainingError(
+                f"NonFiniteGuardHook: the gradient of {', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''} holds "
+                f"NaN/inf at {self._where()}; training stopped before the optimizer step, the weights were not "
+                "updated. Likely causes: a learning rate too high, exploding activations (try gradient clipping: "
+                "optim_wrapper.clip_grad), a corrupt input."
+            )
 
         return check
 

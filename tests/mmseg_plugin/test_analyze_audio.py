@@ -71,25 +71,10 @@ def test_tsne_picture_is_written(tmp_path):
 def _tiny_net():
     from ddeseg_layers import build_ddeseg
     from ddeseg_layers.memory import SemanticMemory
+    from ddeseg_layers.model import preset_config
 
     torch.manual_seed(0)
-    net = build_ddeseg(
-        dict(
-            num_classes=4,
-            encoder=dict(
-                embed_dims=(16, 16, 32, 32),
-                num_heads=(1, 1, 2, 2),
-                depths=(1, 1, 1, 1),
-                sr_ratios=(4, 2, 1, 1),
-                drop_path_rate=0.0,
-            ),  # fmt: skip
-            audio=dict(type="precomputed", dim=32),
-            memory=dict(num_classes=4, num_reps=3),
-            derivation=dict(num_neighbors=2),
-            elimination=dict(num_heads=2, num_centers=3),
-            head=dict(embed_dim=32),
-        )
-    )
+    net = build_ddeseg(preset_config("tiny"))  # 4 classes, 32-d precomputed audio, K = 2
     feats = torch.randn(36, 32)
     net.set_memory(SemanticMemory.build(feats, torch.arange(36) % 3 + 1, num_clusters=3, num_reps=1, num_classes=4))
     return net.eval()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -110,12 +111,8 @@ def test_guard_stops_before_the_step_on_an_infinite_gradient():
     model = _SqrtModel(0.0)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-
-    class _OW:  # the type name is what the guard looks at
-        pass
-
     hook = NonFiniteGuardHook()
-    runner = _FakeRunner(model, _OW())
+    runner = _FakeRunner(model, SimpleNamespace(optimizer=opt))  # an OptimWrapper's optimizer
     hook.before_train(runner)
     runner.iter = 6
     batch = {"data_samples": [type("S", (), {"metainfo": {"clip_id": "clipA", "frame_index": 2}})()]}
@@ -129,7 +126,8 @@ def test_guard_stops_before_the_step_on_an_infinite_gradient():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # never stepped
     hook.after_train(runner)
     model.zero_grad()
-    model(torch.ones(1))["loss_sqrt"].backward()  # hooks removed: no error any more
+    model(torch.ones(1))["loss_sqrt"].backward()
+    opt.step()  # hooks removed: no error any more
 
 
 def test_guard_stops_on_a_nan_loss_before_backward():
@@ -138,7 +136,7 @@ def test_guard_stops_on_a_nan_loss_before_backward():
     model = _SqrtModel(1.0)
     model.train()
     hook = NonFiniteGuardHook()
-    runner = _FakeRunner(model, object())
+    runner = _FakeRunner(model, SimpleNamespace(optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
     hook.before_train(runner)
     hook.before_train_iter(runner, 0, {"data_samples": []})
     with pytest.raises(NonFiniteTrainingError, match=r"loss term 'loss_sqrt' = \[nan\] at iteration 1"):
