@@ -27,6 +27,8 @@ CORE = [
     "timm>=1.0",
     "packaging",
 ]
+VIDEO = ["av>=14"]
+EXPORT = ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"]
 EXTRAS = {
     # Kept in step with mmseg_plugin/__init__.py's version window.
     "mmseg": [
@@ -42,7 +44,12 @@ EXTRAS = {
         "torchvision>=0.19",
     ],
     "triton": ["triton>=3.0"],
-    "dev": ["pytest>=7", "ruff>=0.5", "hypothesis"],
+    # DDESegInferencer on video files (PyAV: FFmpeg bundled in its wheel, no system ffmpeg needed)
+    "video": VIDEO,
+    # tools/export.py: torch.export -> ONNX (onnxscript is torch's ONNX exporter) checked with onnxruntime
+    "export": EXPORT,
+    # the test suite exercises the video and export paths too
+    "dev": ["pytest>=7", "ruff>=0.5", "hypothesis"] + VIDEO + EXPORT,
 }
 
 

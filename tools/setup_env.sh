@@ -2,7 +2,7 @@
 # One idempotent installer for ddeseg: creates (or reuses) a virtual environment and installs the
 # dependency stack documented in docs/getting_started.md. Every step is skipped when already satisfied.
 #
-#   bash tools/setup_env.sh [--extras mmseg,triton,dev]      (default: mmseg,dev)
+#   bash tools/setup_env.sh [--extras mmseg,triton,video,export,dev]      (default: mmseg,dev; dev includes video,export)
 #
 # Environment:
 #   DDESEG_VENV         the virtual environment to create/use      (default: <repo>/.venv)
@@ -92,6 +92,14 @@ if has_extra mmseg; then
   if ! "$PY" -c "import mim" 2>/dev/null; then
     "${PIP[@]}" -q --no-deps openmim==0.3.9
     "${PIP[@]}" -q click colorama model-index pandas requests rich tabulate
+  fi
+fi
+
+if has_extra video || has_extra export || has_extra dev; then
+  # the same pins as setup.py's [video] / [export] extras ([dev] includes both)
+  step "PyAV (video files, FFmpeg in its wheel) / onnx, onnxscript, onnxruntime (tools/export.py)"
+  if ! "$PY" -c "import av, onnx, onnxscript, onnxruntime" 2>/dev/null; then
+    "${PIP[@]}" -q "av>=14" "onnx>=1.16" "onnxscript>=0.3" "onnxruntime>=1.18"
   fi
 fi
 
