@@ -1,0 +1,10 @@
+"""High-level APIs of the plugin: ``DDESegInferencer`` (any video in, masks out), overlay drawing, class timeline.
+
+Importing this package does not import PyAV; only video files need it (the ``[video]`` extra).
+"""
+
+from .inferencer import DDESegInferencer, resolve_model
+from .overlay import draw_overlay
+from .timeline import Timeline
+
+__all__ = ["DDESegInferencer", "Timeline", "draw_overlay", "resolve_model"]
