@@ -1,12 +1,23 @@
-"""Segment the sounding objects of one clip: a folder of frames + its audio -> masks (and overlays).
+"""Segment the sounding objects of one clip: a video file, or a folder of frames + its audio -> masks (and overlays).
 
+    python tools/infer.py CONFIG CHECKPOINT --video clip.mp4 --out OUT
+        [--sampling rate|every_frame] [--rate 1.0] [--no-overlay-video] [--no-timeline] [--batch-size 4] [--device cpu]
     python tools/infer.py CONFIG CHECKPOINT --frames DIR --audio WAV --out OUT
         [--seconds-per-frame 1.0] [--audio-start 0] [--clip-id ID] [--overlay] [--batch-size 4] [--device cpu]
 
-Frame k (natural file order) hears [audio-start + k * s, audio-start + (k + 1) * s) with s = --seconds-per-frame
-(AVSBench: 1 frame per second). Writes OUT/masks/<clip_id>/<k>.png (AVSMaskWriter: palette PNGs of class indices,
-or 0/255 for binary tasks, at the frames' size) with OUT/masks/masks.csv, and with --overlay
+Video mode (mp4 / mkv / webm / mov with an audio track; PyAV, the ``[video]`` extra) runs
+``mmseg_plugin.apis.DDESegInferencer``: frames sampled at ``--rate`` per second (default 1, AVSBench's pairing: sample k
+at k s hears [k, k + 1) s) or every frame with a centred 1-s window; writes OUT/masks/<clip_id>/<k>.png (+ masks.csv),
+OUT/samples/<clip_id>.csv, OUT/overlay/<clip_id>.mp4 (masks coloured and labelled over every frame, original sound)
+and OUT/timeline/<clip_id>.{csv,json,png} (which classes sound in each second). See docs/inference.md.
+
+Frames mode: frame k (natural file order) hears [audio-start + k * s, audio-start + (k + 1) * s) with
+s = --seconds-per-frame (AVSBench: 1 frame per second). Writes OUT/masks/<clip_id>/<k>.png (AVSMaskWriter: palette
+PNGs of class indices, or 0/255 for binary tasks, at the frames' size) with OUT/masks/masks.csv, and with --overlay
 OUT/overlay/<clip_id>/<k>.png (the prediction drawn over the frame). Prints each frame's predicted classes.
+
+Both modes keep the terminal to progress bars and results: mmengine's log and library warnings go to OUT/infer.log
+(``--verbose`` prints them as before).
 """
 
 from __future__ import annotations
@@ -23,12 +34,23 @@ from train import import_plugin  # noqa: E402
 def parse_args(argv=None):
     from mmengine.config import DictAction
 
-    p = argparse.ArgumentParser(description="DDESeg inference on a folder of frames and one audio file")
+    p = argparse.ArgumentParser(description="DDESeg inference on a video file, or a folder of frames + its audio file")
     p.add_argument("config")
     p.add_argument("checkpoint")
-    p.add_argument("--frames", required=True, help="folder of the clip's frames (jpg/jpeg/png/bmp)")
-    p.add_argument("--audio", required=True, help="the clip's audio file (WAV/FLAC/OGG: anything soundfile reads)")
+    p.add_argument("--video", help="a video file with an audio track (mp4/mkv/webm/mov: anything FFmpeg reads)")
+    p.add_argument("--frames", help="folder of the clip's frames (jpg/jpeg/png/bmp); needs --audio")
+    p.add_argument("--audio", help="the clip's audio file (WAV/FLAC/OGG: anything soundfile reads)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--sampling",
+        choices=("rate", "every_frame"),
+        default="rate",
+        help="video: frames at --rate per second (default), or every frame with a centred window",
+    )
+    p.add_argument("--rate", type=float, default=1.0, help="video: frames segmented per second (default 1)")
+    p.add_argument("--no-overlay-video", action="store_true", help="video: do not write the overlay video")
+    p.add_argument("--no-timeline", action="store_true", help="video: do not write the timeline CSV/JSON/PNG")
+    p.add_argument("--verbose", action="store_true", help="print mmengine's log and warnings (default: OUT/infer.log)")
     p.add_argument("--seconds-per-frame", type=float, default=1.0)
     p.add_argument("--audio-start", type=float, default=0.0, help="where frame 0's window starts (s)")
     p.add_argument(
@@ -39,7 +61,12 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cpu")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="key=value overrides (mmengine DictAction)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.video is None and (args.frames is None or args.audio is None):
+        p.error("pass --video FILE, or --frames DIR with --audio FILE")
+    if args.video is not None and (args.frames is not None or args.audio is not None):
+        p.error("--video carries its own sound: do not combine it with --frames / --audio")
+    return args
 
 
 def class_summary(pred, names) -> str:
@@ -51,9 +78,52 @@ def class_summary(pred, names) -> str:
     return ", ".join(parts) if parts else "background only"
 
 
-def main(argv=None) -> list:
+def main(argv=None):
     args = parse_args(argv)
     import_plugin()
+    from mmseg_plugin.quiet import quiet_logs
+
+    os.makedirs(args.out, exist_ok=True)
+    log = osp.join(args.out, "infer.log")
+    if args.video is not None:
+        with quiet_logs(log, args.verbose):
+            result = infer_video(args)
+    else:
+        with quiet_logs(log, args.verbose):
+            result = infer_frames(args)
+    if not args.verbose:
+        print(f"full log (mmengine, warnings): {log}")
+    return result
+
+
+def infer_video(args) -> dict:
+    """--video: DDESegInferencer on the file; prints the per-second timeline (first seconds) and the files."""
+    from mmseg_plugin.apis import DDESegInferencer
+
+    cfg_options = dict(args.cfg_options) if args.cfg_options else None
+    inferencer = DDESegInferencer(args.config, args.checkpoint, args.device, args.batch_size, cfg_options)
+    result = inferencer(
+        args.video,
+        out_dir=args.out,
+        sampling=args.sampling,
+        rate=args.rate,
+        clip_id=args.clip_id,
+        overlay=not args.no_overlay_video,
+        timeline=not args.no_timeline,
+        return_masks=False,
+    )
+    rows = result["timeline"]
+    print(f"{args.video}: {result['num_samples']} frames segmented ({args.sampling}, rate {args.rate}/s)")
+    for r in rows[:20]:
+        print(f"  {r['second']:5d} s: {', '.join(r['sounding']) or 'silence / background only'}")
+    if len(rows) > 20:
+        print(f"  ... {len(rows) - 20} more seconds in the timeline files")
+    for key, path in result["files"].items():
+        print(f"{key}: {path}")
+    return result
+
+
+def infer_frames(args) -> list:
     from mmengine.config import Config
 
     from mmseg_plugin.evaluation import AVSMaskWriter

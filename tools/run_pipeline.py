@@ -1,7 +1,11 @@
 """The README's main job: the whole DDESeg recipe on one config (default: the synthetic CPU dataset).
 
     python tools/run_pipeline.py [CONFIG] [--work-dir DIR] [--data-root ROOT] [--force STAGE ...]
-        [--audio-iters N] [--seg-iters N]
+        [--audio-iters N] [--seg-iters N] [--verbose]
+
+The terminal shows one progress bar per stage, the stage lines and the final table; mmengine's log (environment,
+configs, hook tables, iteration lines) and library warnings go to ``<work_dir>/run_pipeline.log`` (each Runner also
+keeps its own log under its work_dir); ``--verbose`` prints all of it as before (mmseg_plugin/quiet.py).
 
 Stages (each skipped when its output exists, unless named in ``--force``; ``--force all`` redoes everything):
 
@@ -26,6 +30,7 @@ Stages (each skipped when its output exists, unless named in ``--force``; ``--fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import glob
 import json
@@ -45,6 +50,7 @@ from train import (  # noqa: E402
 )
 
 STAGES = ("data", "audio", "memory", "train", "test")
+SHOW_PROGRESS = False  # set by main(): progress bars per stage (not with --verbose)
 DEFAULT_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), "configs", "ddeseg_synthetic.py")
 
 
@@ -54,17 +60,39 @@ def _plain(obj):
     return plain(obj)
 
 
+@contextlib.contextmanager
+def _bar(total: int, desc: str, unit: str = "step"):
+    """A progress bar for a stage made of a few steps; library prints go to the log (nothing with --verbose)."""
+    from mmseg_plugin.quiet import progress, stdout_to_log
+
+    with progress(total=total, desc=desc, unit=unit, disable=not SHOW_PROGRESS) as bar, stdout_to_log():
+        yield bar
+
+
+def _with_progress_hook(cfg, desc: str):
+    """``cfg`` with a StageProgressHook (train / val / test bars) when progress bars are on; only draws."""
+    if not SHOW_PROGRESS:
+        return cfg
+    import mmseg_plugin.progress_hook  # noqa: F401  (registers StageProgressHook)
+
+    cfg = copy.deepcopy(cfg)
+    cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + [dict(type="StageProgressHook", desc=desc)]
+    return cfg
+
+
 def stage_data(cfg) -> dict:
     """Build the three datasets once (the synthetic one generates itself); report sizes and classes."""
     from mmseg.registry import DATASETS
 
     out = {}
-    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        loader = cfg.get(key, None)
-        if loader:
-            ds = DATASETS.build(_plain(loader["dataset"]))
-            out[key.split("_")[0]] = len(ds)
-            out["classes"] = list(ds.metainfo["classes"])
+    with _bar(3, "data", unit="split") as bar:
+        for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+            loader = cfg.get(key, None)
+            if loader:
+                ds = DATASETS.build(_plain(loader["dataset"]))
+                out[key.split("_")[0]] = len(ds)
+                out["classes"] = list(ds.metainfo["classes"])
+            bar.update(1)
     return out
 
 
@@ -81,7 +109,7 @@ def stage_audio(cfg, work_dir: str, out: str, max_iters: int | None) -> dict:
     from mmseg_plugin.audio_stage import evaluate_audio_map, train_audio_classifier
 
     rcfg = _audio_runner_cfg(cfg, osp.join(work_dir, "audio_classifier"), max_iters)
-    model, seconds = train_audio_classifier(rcfg)
+    model, seconds = train_audio_classifier(_with_progress_hook(rcfg, "audio encoder"))
     torch.save(model.encoder_state_dict(), out)
     res = dict(audio_encoder=out, audio_train_s=round(seconds, 1), audio_iters=rcfg.train_cfg.max_iters)
     if not _plain(cfg.audio_classifier).get("dataset"):
@@ -124,7 +152,7 @@ def stage_train(cfg) -> dict:
     mark_work_dir(cfg.work_dir)
     cfg.resume = osp.isfile(osp.join(cfg.work_dir, "last_checkpoint"))
     t0 = time.time()
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(_with_progress_hook(cfg, "DDESeg"))
     runner.train()
     with open(osp.join(cfg.work_dir, "last_checkpoint")) as f:
         ckpt = f.read().strip()
@@ -181,7 +209,7 @@ def stage_test(cfg, checkpoint: str, masks_dir: str) -> dict:
     cfg.resume = False
     cfg.work_dir = osp.join(osp.dirname(cfg.work_dir), "test")
     add_mask_writer(cfg, masks_dir)
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(_with_progress_hook(cfg, "test"))
     return runner.test()
 
 
@@ -191,6 +219,12 @@ def _fmt(metrics: dict, key: str) -> str:
 
 
 def main(argv=None) -> dict:
+    with contextlib.ExitStack() as stack:  # the quiet log (mmseg_plugin.quiet) ends with the run, even on errors
+        return _main(argv, stack)
+
+
+def _main(argv, stack: contextlib.ExitStack) -> dict:
+    global SHOW_PROGRESS
     p = argparse.ArgumentParser(description="DDESeg recipe: data -> audio encoder -> memory -> DDESeg -> test")
     p.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
     p.add_argument("--work-dir")
@@ -211,6 +245,11 @@ def main(argv=None) -> dict:
         help="training seed of every stage (randomness.seed, audio_classifier.seed, memory_builder.seed); "
         "the dataset's own seed (which data are generated) is not changed",
     )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print mmengine's full log and library warnings (default: <work_dir>/run_pipeline.log, progress bars)",
+    )
     args = p.parse_args(argv)
     force = set(STAGES) if "all" in args.force else set(args.force)
     import_plugin()
@@ -227,6 +266,12 @@ def main(argv=None) -> dict:
         args.work_dir or cfg.get("work_dir", None) or osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
     )
     os.makedirs(work_dir, exist_ok=True)
+    from mmseg_plugin.quiet import quiet_logs
+
+    log = stack.enter_context(quiet_logs(osp.join(work_dir, "run_pipeline.log"), args.verbose))
+    SHOW_PROGRESS = log is not None
+    if log is not None:
+        print(f"[log] mmengine's log and warnings: {log} (--verbose prints them here)")
     summary: dict = dict(
         config=args.config, work_dir=work_dir, seed=cfg.get("randomness", {}).get("seed"), timings_s={}
     )
@@ -318,20 +363,27 @@ def main(argv=None) -> dict:
 
     t0 = time.time()
     summary["masks"] = osp.join(work_dir, "test", "masks")
-    metrics = stage_test(scfg, summary["train"]["checkpoint"], summary["masks"])
+    from mmseg_plugin.quiet import stdout_to_log
+
+    with stdout_to_log():
+        metrics = stage_test(scfg, summary["train"]["checkpoint"], summary["masks"])
     summary["test"] = metric_subset(metrics)
     summary["all_background"] = metric_subset(all_background_metrics(scfg, "test"))
     summary["timings_s"]["test"] = round(time.time() - t0, 1)
     t0 = time.time()
-    if scfg.get("val_dataloader", None):
-        summary["val_all_background"] = metric_subset(all_background_metrics(scfg, "val"))
-    summary["final_val"] = summary["train"].get("final_val")
-    summary["stage1_map"] = dict(
-        audio_encoder=(summary.get("audio_stage") or {}).get("audio_val_mAP"),
-        cnn_baseline=None if args.no_diagnostics else stage1_baseline_map(cfg, work_dir),
-    )
-    if not args.no_diagnostics:
-        summary.update(stage_diagnostics(scfg, summary["train"]["checkpoint"], args.shuffle_seed))
+    with _bar(1 if args.no_diagnostics else 3, "diagnostics") as bar:
+        if scfg.get("val_dataloader", None):
+            summary["val_all_background"] = metric_subset(all_background_metrics(scfg, "val"))
+        summary["final_val"] = summary["train"].get("final_val")
+        bar.update(1)
+        summary["stage1_map"] = dict(
+            audio_encoder=(summary.get("audio_stage") or {}).get("audio_val_mAP"),
+            cnn_baseline=None if args.no_diagnostics else stage1_baseline_map(cfg, work_dir),
+        )
+        if not args.no_diagnostics:
+            bar.update(1)
+            summary.update(stage_diagnostics(scfg, summary["train"]["checkpoint"], args.shuffle_seed))
+            bar.update(1)
     summary["timings_s"]["diagnostics"] = round(time.time() - t0, 1)
     _print_table(summary)
     summary["warnings"] = _floor_warnings(summary)
@@ -407,6 +459,8 @@ def _finish(summary: dict, work_dir: str, t_all: float) -> dict:
     with open(out, "w") as f:
         json.dump(summary, f, indent=1, default=str)
     print(f"summary written to {out}")
+    if SHOW_PROGRESS:
+        print(f"full log (mmengine, warnings): {osp.join(work_dir, 'run_pipeline.log')}")
     return summary
 
 

@@ -212,3 +212,37 @@ def test_bad_inputs_name_the_file(env, tmp_path):
     short = _encode(str(tmp_path / "short.mkv"), frames, wave[:, : sr // 2], sr, "ffv1", "bgr0", "pcm_f32le", "flt")
     with pytest.raises(ValueError, match=r"short.mkv: its sound lasts 0.500 s, but sample 1"):
         inf(short)
+
+
+def test_infer_tool_video_mode_is_quiet(env, tool, capsys):
+    """tools/infer.py --video: results and files on the terminal, mmengine's log in OUT/infer.log."""
+    frames, wave, sr = _frames_and_audio(env["infos"])
+    video = _encode(str(env["tmp"] / "tool.mkv"), frames, wave, sr, "ffv1", "bgr0", "pcm_f32le", "flt")
+    out = str(env["tmp"] / "tool_out")
+    result = tool("infer").main([env["cfg"], env["ckpt"], "--video", video, "--out", out, "--no-overlay-video"])
+    printed = capsys.readouterr().out
+    assert result["num_samples"] == len(frames) and "overlay" not in result["files"]
+    assert f"tool.mkv: {len(frames)} frames segmented (rate, rate 1.0/s)" in printed
+    assert "    0 s:" in printed and "timeline_png:" in printed
+    assert "mmengine - INFO" not in printed and f"full log (mmengine, warnings): {out}/infer.log" in printed
+    assert os.path.isfile(os.path.join(out, "infer.log"))
+
+
+def test_quiet_logs_routes_new_mmengine_loggers_to_the_file(tmp_path, capsys):
+    from mmengine.logging import MMLogger
+
+    from mmseg_plugin.quiet import quiet_logs
+
+    log = str(tmp_path / "run.log")
+    with quiet_logs(log) as path:
+        MMLogger.get_instance("quiet_test_logger", log_level="INFO").info("hidden line")
+        import warnings
+
+        warnings.warn("a deprecation notice", DeprecationWarning, stacklevel=1)
+    printed = capsys.readouterr()
+    assert "hidden line" not in printed.out + printed.err and path == log
+    text = open(log).read()
+    assert "hidden line" in text and "a deprecation notice" in text
+    with quiet_logs(log, verbose=True) as path:
+        MMLogger.get_instance("quiet_test_logger2", log_level="INFO").info("shown line")
+    assert path is None and "shown line" in capsys.readouterr().out
