@@ -53,16 +53,27 @@ class OfficialGumbelClustering(nn.Module):
     """Official ``GumbelSoftmaxClustering``: per-pixel soft centre O C_v, [N, HW, d] (parameter ``cluster_centers``)."""
 
     def __init__(
-        self, num_clusters: int, dim: int, tau: float = 1.0, stochastic_eval: bool = False, *, device=None, dtype=None
+        self,
+        num_clusters: int,
+        dim: int,
+        tau: float = 1.0,
+        stochastic_eval: bool = False,
+        *,
+        gumbel: bool = True,
+        device=None,
+        dtype=None,
     ) -> None:
         super().__init__()
         self.tau = tau
         self.stochastic_eval = stochastic_eval
+        self.gumbel = bool(gumbel)  # False: plain softmax assignment (the soft k-means ablation, Table 4 scheme 4)
         self.cluster_centers = nn.Parameter(torch.randn(num_clusters, dim, device=device, dtype=dtype))
 
     def forward(self, visual: torch.Tensor) -> torch.Tensor:
         logits = visual @ self.cluster_centers.t()  # [N, HW, K_v]
-        o = soft_assign(logits, self.tau, gumbel=True, training=self.training, stochastic_eval=self.stochastic_eval)
+        o = soft_assign(
+            logits, self.tau, gumbel=self.gumbel, training=self.training, stochastic_eval=self.stochastic_eval
+        )
         return o @ self.cluster_centers  # [N, HW, d]
 
 

@@ -160,7 +160,8 @@ class MiTFusionEncoder(nn.Module):
         variant: ``"paper"`` (DEM at stages l > 1 + AudioQueryFusionBlocks) or ``"official"`` (released code:
             an OfficialAVAligner after every patch embedding, then plain MiT blocks).
         elimination: DynamicElimination kwargs for the paper variant (``num_heads``, ``num_centers``, ``tau``,
-            ``scheme``); ``stage1=True`` also applies a DEM at stage 1 (not in eq. 1; off by default).
+            ``scheme``); ``stage1=True`` also applies a DEM at stage 1 (not in eq. 1; off by default). The official
+            variant takes ``scheme`` (OfficialAVAligner ablations), ``num_heads``, ``num_centers`` and ``tau``.
         fusion: extra AudioQueryFusionBlock kwargs (paper variant).
         num_clusters: visual centres of the official aligners (5).
         aligner_heads: heads of the official aligners (8).
@@ -234,9 +235,18 @@ class MiTFusionEncoder(nn.Module):
         else:
             from .fusion import OfficialAVAligner
 
+            unknown = sorted(set(elimination) - {"scheme", "num_heads", "num_centers", "tau"})
+            if unknown:
+                raise ValueError(
+                    f"MiTFusionEncoder: variant='official' takes elimination keys scheme, num_heads, num_centers, tau; "
+                    f"got {unknown}"
+                )
+            heads = int(elimination.get("num_heads", aligner_heads))
+            centres = int(elimination.get("num_centers", num_clusters))
+            extra = {k: elimination[k] for k in ("scheme", "tau") if k in elimination}
             self.dem_stages = list(range(4))
             self.av_aligners = nn.ModuleList(
-                OfficialAVAligner(c, num_heads=aligner_heads, num_clusters=num_clusters) for c in g.embed_dims
+                OfficialAVAligner(c, num_heads=heads, num_clusters=centres, **extra) for c in g.embed_dims
             )
         self.last_scores: list[torch.Tensor] = []
 

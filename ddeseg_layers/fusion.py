@@ -20,6 +20,12 @@ the released ``AV_Aligner`` (field notes §1.5), once per stage after patch embe
 (softmax over K) pool the tokens into one vector a, then ``X + sigmoid-attention(q(X), k(a)) v(a)``.
 Parameters ``fc, layer_norm (unused), gumbel_clustering.cluster_centers, av_cros_interaction.*,
 va_cros_interaction.*``: 8 C^2 + 10 C + 1.
+
+Table 4 / Table 3 ablations on the released network (``scheme``; not in the released code, see docs/design.md):
+``"gs"`` (default, the released aligner), ``"softkmeans_ca_fc"`` (the same clustering without Gumbel noise),
+``"ca_fc"`` (cross-attention against the raw visual tokens, no centres), ``"fc"`` (fc on the tokens alone) and
+``"none"`` (uniform weights 1/K: the pooled vector is the mean token). The softmax over K stays in every scheme; a
+scheme builds only the parameters it uses (``layer_norm`` and ``va_cros_interaction`` always).
 """
 
 from __future__ import annotations
@@ -160,6 +166,7 @@ class OfficialAVAligner(nn.Module):
         num_clusters: visual centres (5 in the released backbone).
         tau: Gumbel temperature (1.0).
         stochastic_eval: draw Gumbel noise in eval as the released code does (default False: deterministic).
+        scheme: token-weighting ablation (module docstring); ``"gs"`` is the released aligner.
         device, dtype: factory kwargs.
     """
 
@@ -170,18 +177,40 @@ class OfficialAVAligner(nn.Module):
         num_clusters: int = 5,
         tau: float = 1.0,
         stochastic_eval: bool = False,
+        scheme: str = "gs",
         *,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
+        from .elimination import SCHEMES
+
+        if scheme not in SCHEMES:
+            raise ValueError(f"OfficialAVAligner: scheme must be one of {SCHEMES}, got {scheme!r}")
         dd = {"device": device, "dtype": dtype}
-        self.fc = nn.Linear(dim, 1, **dd)
+        self.scheme = scheme
+        # creation order as in the released module, so a seeded build initialises "gs" exactly as before
+        self.fc = nn.Linear(dim, 1, **dd) if scheme != "none" else None
         self.layer_norm = nn.LayerNorm(dim, **dd)  # defined but unused in the released forward
-        self.gumbel_clustering = OfficialGumbelClustering(num_clusters, dim, tau, stochastic_eval, **dd)
-        self.av_cros_interaction = OfficialCrossModalInteraction(dim, num_heads, **dd)
+        self.gumbel_clustering = (
+            OfficialGumbelClustering(num_clusters, dim, tau, stochastic_eval, gumbel=scheme == "gs", **dd)
+            if scheme in ("gs", "softkmeans_ca_fc")
+            else None
+        )
+        self.av_cros_interaction = (
+            OfficialCrossModalInteraction(dim, num_heads, **dd) if scheme.endswith("ca_fc") or scheme == "gs" else None
+        )
         self.va_cros_interaction = OfficialCrossModalInteraction(dim, num_heads, **dd)
         self.last_scores: Optional[torch.Tensor] = None
+
+    def token_weights(self, visual: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Softmax-over-K weights [N, K] of the configured scheme (``"gs"``: the released computation)."""
+        if self.scheme in ("gs", "softkmeans_ca_fc"):
+            return official_token_weights(tokens, visual, self.gumbel_clustering, self.av_cros_interaction, self.fc)
+        if self.scheme == "none":
+            return tokens.new_full(tokens.shape[:2], 1.0 / tokens.shape[1])
+        fav = tokens if self.scheme == "fc" else self.av_cros_interaction(tokens, visual, "softmax")
+        return torch.softmax(self.fc(fav)[..., 0], dim=1)
 
     def forward(self, visual: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """visual [N, HW, C], tokens [N, K, C] -> [N, HW, C]; ``last_scores`` = softmax-over-K weights [N, K]."""
@@ -195,7 +224,7 @@ class OfficialAVAligner(nn.Module):
                 f"OfficialAVAligner: need visual [N, HW, C] and tokens [N, K, C], got {tuple(visual.shape)} and "
                 f"{tuple(tokens.shape)}"
             )
-        w = official_token_weights(tokens, visual, self.gumbel_clustering, self.av_cros_interaction, self.fc)
+        w = self.token_weights(visual, tokens)
         self.last_scores = w.detach()
         pooled = (w[..., None] * tokens).sum(dim=1, keepdim=True)  # [N, 1, C]
         return visual + self.va_cros_interaction(visual, pooled, "sigmoid")

@@ -21,12 +21,19 @@ Rules for incomplete data (``SemanticMemory.build``):
 
 ``from_official`` wraps the official bank ``[C, m, d]`` (file ``1s_k5_feabank.npy``): ``reps = bank``,
 ``centroids = bank.mean(1)`` (what the official code uses as class means), every slot and class valid.
+
+Provenance (not in the paper): the features of a memory live in the space of the audio encoder that produced them,
+so a memory is only meaningful next to that encoder. ``audio_encoder_fingerprint(backbone)`` hashes an encoder's
+weights (every parameter and buffer but BatchNorm's ``num_batches_tracked``) and records its front-end settings;
+``SemanticMemory.provenance`` carries it (``save`` / ``load`` keep it), an official bank carries the tag
+``OFFICIAL_BANK_TAG`` instead, and ``check_provenance(memory, backbone)`` says whether they agree.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -37,6 +44,93 @@ _FORMAT_VERSION = 1
 _BUFFERS = ("centroids", "reps", "rep_mask", "class_mask")
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
+
+#: provenance tag of the released bank (built by the release's HTSAT, variant="official" front-end)
+OFFICIAL_BANK_TAG = "official-ddeseg-bank"
+# scalar attributes that define what an audio encoder's front-end computes (collected over its submodules)
+_FRONTEND_ATTRS = (
+    "variant",
+    "sample_rate",
+    "n_fft",
+    "hop_size",
+    "mel_bins",
+    "n_mels",
+    "spec_size",
+    "freq_ratio",
+    "quantize",
+    "out_dim",
+)
+
+
+def audio_encoder_fingerprint(backbone: nn.Module) -> dict:
+    """Identity of an audio encoder: ``{"kind", "frontend", "weights"}`` (plain values, ``weights_only``-safe).
+
+    ``weights`` is a SHA-1 over the names, shapes, dtypes and bytes of every parameter and buffer of the state dict
+    except BatchNorm's ``num_batches_tracked``; ``frontend`` maps ``<submodule>.<attr>`` to the scalar front-end
+    settings in ``_FRONTEND_ATTRS``. Two encoders with equal fingerprints compute the same features in eval mode.
+    """
+    h = hashlib.sha1()
+    for name, t in sorted(backbone.state_dict().items()):
+        if name.endswith("num_batches_tracked"):
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    frontend: dict[str, Any] = {}
+    for mod_name, mod in backbone.named_modules():
+        for attr in _FRONTEND_ATTRS:
+            value = mod.__dict__.get(attr)
+            if isinstance(value, (bool, int, float, str)):
+                frontend[f"{mod_name}.{attr}" if mod_name else attr] = value
+    return dict(kind=type(backbone).__name__, frontend=frontend, weights=h.hexdigest())
+
+
+def describe_provenance(provenance: Optional[dict]) -> str:
+    """One line naming an encoder fingerprint or a provenance record (for error messages)."""
+    if not provenance:
+        return "no provenance recorded"
+    if provenance.get("tag"):
+        return f"tag {provenance['tag']!r}" + (f" ({provenance['source']})" if provenance.get("source") else "")
+    enc = provenance.get("encoder", provenance)
+    fe = enc.get("frontend", {})
+    short = ", ".join(f"{k}={v}" for k, v in sorted(fe.items()) if k.split(".")[-1] in ("variant", "sample_rate"))
+    src = provenance.get("checkpoint")
+    return f"{enc.get('kind')} weights {str(enc.get('weights'))[:12]} [{short}]" + (f" from {src}" if src else "")
+
+
+def check_provenance(memory: SemanticMemory, backbone: nn.Module) -> Optional[str]:
+    """None when ``memory`` was built by ``backbone`` (or carries no provenance), else the reason they differ.
+
+    An official bank (``OFFICIAL_BANK_TAG``) fits an HTSAT with the ``"official"`` front-end; a built memory fits the
+    encoder whose ``audio_encoder_fingerprint`` it recorded (weights and front-end).
+    """
+    prov = memory.provenance
+    if not prov:
+        return None
+    if prov.get("tag") == OFFICIAL_BANK_TAG:
+        variant = getattr(backbone, "variant", None)
+        if type(backbone).__name__ == "HTSATBackbone" and variant == "official":
+            return None
+        return (
+            f"the memory is the released bank ({describe_provenance(prov)}), built by the release's HTSAT "
+            f"(variant='official'); the model runs {type(backbone).__name__} (variant={variant!r})"
+        )
+    if prov.get("tag"):
+        return f"unknown provenance tag {prov['tag']!r}"
+    want = prov.get("encoder") or {}
+    have = audio_encoder_fingerprint(backbone)
+    if want.get("kind") == have["kind"] and want.get("weights") == have["weights"]:
+        if want.get("frontend") == have["frontend"]:
+            return None
+        diff = sorted(
+            k
+            for k in set(want.get("frontend", {})) | set(have["frontend"])
+            if want.get("frontend", {}).get(k) != have["frontend"].get(k)
+        )
+        return f"same encoder weights but different front-end settings {diff}"
+    return (
+        f"the memory was built by {describe_provenance(prov)}; the model runs {describe_provenance(dict(encoder=have))}"
+    )
 
 
 def _as_numpy(x: ArrayLike, what: str) -> np.ndarray:
@@ -89,6 +183,8 @@ class SemanticMemory(nn.Module):
         # plain-Python summary of class_mask (read by DynamicDerivation under torch.compile: no graph break);
         # refreshed by build/from_official/load/load_state_dict, call ``refresh()`` after editing buffers in place
         self.present_count = 0
+        # who produced the features: {"encoder": audio_encoder_fingerprint(...), ...} or {"tag": ...}; None = unknown
+        self.provenance: Optional[dict] = None
         self.register_load_state_dict_post_hook(_refresh_after_load)
 
     # ------------------------------------------------------------------ properties
@@ -253,6 +349,7 @@ class SemanticMemory(nn.Module):
         mem.rep_mask.fill_(True)
         mem.class_mask.fill_(True)
         mem.refresh()
+        mem.provenance = dict(tag=OFFICIAL_BANK_TAG, source=os.path.basename(where) if where != "bank" else "array")
         return mem
 
     # ------------------------------------------------------------------ validation
@@ -270,6 +367,8 @@ class SemanticMemory(nn.Module):
         obj["format_version"] = _FORMAT_VERSION
         obj["num_clusters"] = self.num_clusters
         obj["reps_per_cluster"] = self.reps_per_cluster
+        if self.provenance is not None:
+            obj["provenance"] = self.provenance
         torch.save(obj, os.fspath(path))
 
     @classmethod
@@ -313,6 +412,8 @@ class SemanticMemory(nn.Module):
         for name in _BUFFERS:
             getattr(mem, name).copy_(tensors[name])
         mem.refresh()
+        prov = obj.get("provenance")
+        mem.provenance = dict(prov) if isinstance(prov, dict) else None
         return mem
 
 

@@ -127,6 +127,8 @@ def preset_config(name: str) -> dict:
 
 
 _OFFICIAL_GEOMETRY = dict(strides=(2, 2, 2, 2), norm_eps=1e-5)
+# the official aligners take these (scheme: Table 3/4 ablations on the released network, docs/design.md)
+_OFFICIAL_ELIMINATION_KEYS = {"scheme", "num_heads", "num_centers", "tau"}
 
 
 class DDESeg(nn.Module):
@@ -198,8 +200,13 @@ class DDESeg(nn.Module):
             self.encoder = PVTFusionEncoder(geom, self.audio_dim, elim, fusion, fusion_depth=depth)
         else:
             geom = MiTGeometry.from_spec(enc, **(_OFFICIAL_GEOMETRY if official else {}))
-            if official and (elim or fusion):
-                raise ValueError("DDESeg config: 'elimination'/'fusion' options apply to variant='paper' only")
+            if official and fusion:
+                raise ValueError("DDESeg config: 'fusion' options apply to variant='paper' only")
+            if official and set(elim) - _OFFICIAL_ELIMINATION_KEYS:
+                raise ValueError(
+                    f"DDESeg config: variant='official' takes elimination keys {sorted(_OFFICIAL_ELIMINATION_KEYS)} "
+                    f"(+ enabled), got {sorted(set(elim) - _OFFICIAL_ELIMINATION_KEYS)}"
+                )
             self.encoder = MiTFusionEncoder(geom, self.audio_dim, cfg.variant, elimination=elim, fusion=fusion)
 
         # D: segmentation head

@@ -18,6 +18,9 @@ Used by ``tools/build_semantic_memory.py`` and ``tools/run_pipeline.py`` (stage 
 5. **Memory**: ``SemanticMemory.build(features, labels, num_clusters=k, num_reps=m, seed, num_classes=C)`` with C and
    R = k * m checked against ``cfg.model.net.memory`` *before* anything is written; saved to
    ``cfg.semantic_memory_path`` (``SemanticMemory.save``, readable weights-only).
+6. **Provenance**: the saved memory records ``audio_encoder_fingerprint`` of the encoder that produced its features
+   (weights hash and front-end settings) and that encoder's checkpoint path; ``AVSSegmentor`` refuses the memory
+   next to any other encoder (``ddeseg_layers.memory.check_provenance``).
 """
 
 from __future__ import annotations
@@ -233,6 +236,9 @@ def extract_single_source_features(
         with open(manifest_path, "w") as f:
             json.dump(manifest, f, indent=1)
     bar.close()
+    from ddeseg_layers.memory import audio_encoder_fingerprint
+
+    fingerprint = audio_encoder_fingerprint(backbone)
     parts = [torch.load(os.path.join(cache_dir, f"chunk_{k:05d}.pt"), weights_only=True) for k in range(n_chunks)]
     features = torch.cat([p["features"] for p in parts])
     labels = torch.cat([p["labels"] for p in parts])
@@ -244,6 +250,8 @@ def extract_single_source_features(
         skipped=n_items - int(labels.numel()),
         cached_chunks=cached,
         n_chunks=n_chunks,
+        encoder_fingerprint=fingerprint,
+        encoder_checkpoint=audio_cfg.get("checkpoint") if isinstance(audio_cfg.get("checkpoint"), str) else None,
     )
 
 
@@ -288,6 +296,7 @@ def build_and_save_memory(
     mem = SemanticMemory.build(
         feats, labels, num_clusters=k, num_reps=m, seed=int(settings["seed"]), num_classes=num_classes
     )
+    mem.provenance = dict(encoder=res["encoder_fingerprint"], checkpoint=res["encoder_checkpoint"])
     path = out or memory_path(cfg)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     mem.save(path)
@@ -304,4 +313,5 @@ def build_and_save_memory(
         skipped=res["skipped"],
         cached_chunks=res["cached_chunks"],
         n_chunks=res["n_chunks"],
+        encoder_weights=res["encoder_fingerprint"]["weights"],
     )

@@ -21,9 +21,10 @@ Pipeline (parameter names in brackets are the checkpoint's, ``sed_model.`` prefi
    repeated ``8 * patch_stride`` times. ``head`` (Linear classes->classes) exists in the checkpoint but the tscam
    path never uses it (kept so the published keys load).
 
-Variants: ``"paper"`` (default) is HTS-AT's own recipe (32 kHz input, hop 320, 10 s -> 1001 frames);
-``"official"`` is the released DDESeg code's use of the same weights: 22.05 kHz 1 s windows with hop 256
-(87 frames bicubic-stretched to 1024) while the STFT kernels and ``melW`` still come from the 32 kHz checkpoint.
+Variants: ``"paper"`` (default) is HTS-AT's own recipe (32 kHz input, hop 320, 10 s -> 1001 frames, 527 AudioSet
+classes); ``"official"`` is the released DDESeg code's use of the same weights: 22.05 kHz 1 s windows with hop 256
+(87 frames bicubic-stretched to 1024) while the STFT kernels and ``melW`` still come from the 32 kHz checkpoint, and
+a 71-class tscam head as the release builds it (an AudioSet checkpoint's 527-class head is dropped on load).
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ __all__ = ["HTSAT", "HTSATBackbone", "load_htsat_checkpoint", "htsat_config", "H
 # Front-end / geometry presets. "mel_*" define the default melW (the AudioSet checkpoint's, built at 32 kHz).
 HTSAT_VARIANTS = {
     "paper": dict(sample_rate=32000, n_fft=1024, hop_size=320),
-    "official": dict(sample_rate=22050, n_fft=1024, hop_size=256),
+    # the released DDESeg builds its HTSAT with a 71-class tscam head (its checkpoints carry tscam_conv / head of
+    # 71 classes; the latent F_a does not use them), so a full released state dict loads strictly
+    "official": dict(sample_rate=22050, n_fft=1024, hop_size=256, num_classes=71),
 }
 _TINY = dict(
     sample_rate=16000,
@@ -478,6 +481,9 @@ class HTSATBackbone(FreezableBackbone):
     Args:
         frozen: freeze and keep in eval mode (default); ``False`` fine-tunes everything except the STFT kernels
             and ``melW``.
+        frozen_mode: ``"eval"`` (default) or ``"follow"`` (a frozen encoder follows its parent's train / eval
+            mode, as the released DDESeg code leaves its HTSAT: bn0 batch statistics, drop-path and SpecAugment
+            act in training; see ``FreezableBackbone``).
         checkpoint: optional path / mapping for ``load_htsat_checkpoint``.
         head: head policy for ``load_htsat_checkpoint``.
         variant: ``"paper"`` or ``"official"`` (see module docstring).
@@ -492,9 +498,11 @@ class HTSATBackbone(FreezableBackbone):
         head: str = "auto",
         variant: str = "paper",
         size: str = "base",
+        frozen_mode: str = "eval",
         **overrides,
     ) -> None:
         super().__init__()
+        self.set_frozen_mode(frozen_mode)
         self.net = HTSAT(**htsat_config(variant, size, **overrides))
         self._always_frozen = tuple("net." + k for k in HTSAT._always_frozen)
         self.load_report = load_htsat_checkpoint(self.net, checkpoint, head=head) if checkpoint is not None else None

@@ -3,7 +3,8 @@
 ``before_train`` runs after mmengine has resumed or loaded a checkpoint, so the memory is final by then. The hook
 
 1. loads ``model.semantic_memory_path`` if the model's memory is still the empty placeholder and the file exists
-   (``DDESeg.set_memory`` raises a ValueError naming the mismatch in class count or dimension);
+   (``DDESeg.set_memory`` raises a ValueError naming the mismatch in class count or dimension; a memory built by
+   another audio encoder than the model's is refused, see ``mmseg_plugin.models.segmentor.check_memory_encoder``);
 2. checks that the memory's class count and dimension equal ``net.memory``'s configured ones and, when the dataset
    metainfo has ``classes``, that the semantic task's class count (``len(classes)``) equals the model's;
 3. raises RuntimeError if the network needs the memory and it is still empty.
@@ -38,7 +39,7 @@ class SemanticMemoryCheckHook(Hook):
             raise TypeError(f"SemanticMemoryCheckHook needs an AVSSegmentor, got {type(model).__name__}")
         path = getattr(model, "semantic_memory_path", None)
         if not memory_is_populated(model.net.memory) and path and os.path.isfile(path):
-            load_memory_into(model.net, path)
+            load_memory_into(model.net, path, getattr(model, "allow_memory_encoder_mismatch", False))
         mem = model.net.memory
         classes = None
         ds = getattr(runner.train_dataloader, "dataset", None)

@@ -26,6 +26,12 @@ Semantic memory: the memory (eqs. 2-4) lives in ``DDESeg.memory`` and therefore 
 ValueError names the file and both numbers). A model whose derivation module needs the memory refuses to train or
 predict while the memory is still the empty placeholder (no file, no checkpoint), naming the file to build with
 ``tools/build_semantic_memory.py``.
+
+Memory provenance: a memory file records the fingerprint of the audio encoder that produced it (weights hash and
+front-end settings, ``mmseg_plugin.memory_builder``), the released bank its own tag. Loading a memory built by a
+different encoder than ``net.audio`` (e.g. one built with a fine-tuned encoder next to a config that runs the AudioSet
+HTS-AT) is refused with a ValueError naming the file and both encoders, unless ``allow_memory_encoder_mismatch=True``
+(then it is a warning). A memory file without provenance (written before it existed) loads with a warning.
 """
 
 from __future__ import annotations
@@ -50,14 +56,44 @@ def memory_is_populated(memory) -> bool:
     return bool(mask is not None and mask.numel() > 0 and bool(mask.any()))
 
 
-def load_memory_into(net, path: str):
-    """Load the SemanticMemory at ``path`` into ``net`` (``DDESeg.set_memory``), re-raising mismatches with the path."""
+def check_memory_encoder(net, mem, where: str, allow_mismatch: bool = False) -> None:
+    """Refuse ``mem`` (read from ``where``) if another audio encoder than ``net.audio`` built it (module docstring)."""
+    import warnings
+
+    from ddeseg_layers.memory import check_provenance
+
+    if mem.provenance is None:
+        warnings.warn(
+            f"semantic memory {where} records no audio-encoder provenance (written before fingerprints existed): "
+            "cannot check that it was built by the encoder this model runs; rebuild it to enable the check",
+            stacklevel=2,
+        )
+        return
+    reason = check_provenance(mem, net.audio)
+    if reason is None:
+        return
+    msg = f"semantic memory {where} was not built by this model's audio encoder: {reason}"
+    if allow_mismatch:
+        warnings.warn(msg + " (allowed by allow_memory_encoder_mismatch=True)", stacklevel=2)
+        return
+    raise ValueError(
+        msg + ". Its features and the model's F_a live in different spaces. Rebuild the memory with the encoder the "
+        "config runs (`python tools/build_semantic_memory.py CONFIG [--checkpoint ENCODER]`), point "
+        "`model.net.audio.checkpoint` at the encoder that built it, or set `model.allow_memory_encoder_mismatch=True`"
+        "; refusing to start."
+    )
+
+
+def load_memory_into(net, path: str, allow_mismatch: bool = False):
+    """Load the SemanticMemory at ``path`` into ``net`` (``DDESeg.set_memory``), re-raising mismatches with the path;
+    refuses a memory built by another audio encoder (``check_memory_encoder``)."""
     from ddeseg_layers.memory import SemanticMemory
 
     try:
         mem = SemanticMemory.load(path)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         raise ValueError(f"cannot read the semantic memory {path}: {exc}") from exc
+    check_memory_encoder(net, mem, path, allow_mismatch)
     try:
         net.set_memory(mem)
     except ValueError as exc:
@@ -81,6 +117,7 @@ class AVSSegmentor(BaseSegmentor):
         semantic_memory_path: SemanticMemory file (``SemanticMemory.save``) to load at build time, if it exists.
         require_memory: refuse to run while the memory is the empty placeholder (default: whenever the network
             uses the memory, i.e. unless the derivation module is disabled (Table 3 baseline)).
+        allow_memory_encoder_mismatch: accept (with a warning) a memory built by another audio encoder.
         threshold: probability threshold for binary predictions.
         ignore_index: label value ignored by the losses.
         data_preprocessor: ``AVSDataPreprocessor`` config.
@@ -95,6 +132,7 @@ class AVSSegmentor(BaseSegmentor):
         task: str = "semantic",
         semantic_memory_path: Optional[str] = None,
         require_memory: Optional[bool] = None,
+        allow_memory_encoder_mismatch: bool = False,
         threshold: float = 0.5,
         ignore_index: int = 255,
         data_preprocessor: Optional[dict] = None,
@@ -137,8 +175,13 @@ class AVSSegmentor(BaseSegmentor):
         self.semantic_memory_path = semantic_memory_path
         uses_memory = bool(getattr(getattr(self.net, "derivation", None), "enabled", True))
         self.require_memory = uses_memory if require_memory is None else bool(require_memory)
+        self.allow_memory_encoder_mismatch = bool(allow_memory_encoder_mismatch)
         if semantic_memory_path and os.path.isfile(semantic_memory_path):
-            load_memory_into(self.net, semantic_memory_path)
+            load_memory_into(self.net, semantic_memory_path, self.allow_memory_encoder_mismatch)
+        elif memory_is_populated(self.net.memory) and self.net.memory.provenance is not None:
+            # a memory installed by net.pretrained.memory (e.g. the released bank)
+            where = str((net.get("pretrained") or {}).get("memory", "net.pretrained.memory"))
+            check_memory_encoder(self.net, self.net.memory, where, self.allow_memory_encoder_mismatch)
 
     # ------------------------------------------------------------------ memory
     def check_memory(self) -> None:
