@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ __all__ = [
     "iter_frames",
     "probe_video",
     "read_audio",
+    "to_rgb",
 ]
 
 
@@ -137,10 +138,12 @@ def _decode_error(path: str, what: str, exc: Exception) -> VideoReadError:
     return VideoReadError(f"{path}: decoding the {what} failed (corrupt or truncated file?): {exc}")
 
 
-def iter_frames(path: str, need_audio: bool = False) -> Iterator[Tuple[int, float, np.ndarray]]:
+def iter_frames(path: str, need_audio: bool = False, as_array: bool = True) -> Iterator[Tuple[int, float, Any]]:
     """Every frame of the first video stream: ``(index, time_s, rgb [H, W, 3] uint8)``, time relative to frame 0.
 
     Frames without a timestamp get ``index / fps``. A stream that yields no frame is an error naming the file.
+    ``as_array=False`` yields PyAV ``VideoFrame`` objects instead (convert with :func:`to_rgb` only the frames you
+    keep: the colour conversion costs more than the decoding of a small frame).
     """
     av = import_av()
     with _open(path) as container:
@@ -152,12 +155,17 @@ def iter_frames(path: str, need_audio: bool = False) -> Iterator[Tuple[int, floa
             for frame in container.decode(video=0):
                 t = frame.time if frame.time is not None else index / rate
                 t0 = t if t0 is None else t0
-                yield index, max(0.0, float(t - t0)), frame.to_ndarray(format="rgb24")
+                yield index, max(0.0, float(t - t0)), to_rgb(frame) if as_array else frame
                 index += 1
         except av.error.FFmpegError as exc:
             raise _decode_error(path, f"video after frame {index}", exc) from exc
         if index == 0:
             raise VideoReadError(f"{path}: the video stream decodes to no frame (empty, corrupt or truncated file)")
+
+
+def to_rgb(frame) -> np.ndarray:
+    """``[H, W, 3]`` uint8 RGB of a PyAV ``VideoFrame`` (an ndarray is returned as is)."""
+    return frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="rgb24")
 
 
 def read_audio(path: str) -> Tuple[np.ndarray, int]:

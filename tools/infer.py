@@ -99,9 +99,11 @@ def main(argv=None):
 def infer_video(args) -> dict:
     """--video: DDESegInferencer on the file; prints the per-second timeline (first seconds) and the files."""
     from mmseg_plugin.apis import DDESegInferencer
+    from mmseg_plugin.quiet import stdout_to_log
 
     cfg_options = dict(args.cfg_options) if args.cfg_options else None
-    inferencer = DDESegInferencer(args.config, args.checkpoint, args.device, args.batch_size, cfg_options)
+    with stdout_to_log():  # mmengine prints "Loads checkpoint by ..." with print()
+        inferencer = DDESegInferencer(args.config, args.checkpoint, args.device, args.batch_size, cfg_options)
     result = inferencer(
         args.video,
         out_dir=args.out,
@@ -128,12 +130,14 @@ def infer_frames(args) -> list:
 
     from mmseg_plugin.evaluation import AVSMaskWriter
     from mmseg_plugin.inference import clip_frame_items, init_model, predict_clip
+    from mmseg_plugin.quiet import stdout_to_log
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     items = clip_frame_items(args.frames, args.audio, args.seconds_per_frame, args.audio_start, args.clip_id)
-    model, meta = init_model(cfg, args.checkpoint, args.device)
+    with stdout_to_log():
+        model, meta = init_model(cfg, args.checkpoint, args.device)
     task = cfg.model.get("task", "semantic")
     if meta is None or not meta.get("classes"):
         n = 2 if task == "binary" else int(cfg.model.net.num_classes)

@@ -107,7 +107,7 @@ class _Source:
 
     name: str  # what error messages and manifests call it (a path, or "<arrays>")
     clip_id: str
-    frames: Callable[[], Iterator[Tuple[int, float, np.ndarray]]]  # -> (index, time_s, rgb)
+    frames: Callable[[], Iterator[Tuple[int, float, Any]]]  # -> (index, time_s, rgb array or PyAV frame)
     fps: float
     num_frames: int  # 0 when unknown (progress-bar estimate only)
     duration_s: float
@@ -253,7 +253,7 @@ class DDESegInferencer:
         return _Source(
             name=path,
             clip_id=clip_id or osp.splitext(osp.basename(path))[0],
-            frames=lambda: iter_frames(path),
+            frames=lambda: iter_frames(path, as_array=False),  # converted to RGB only when used
             fps=fps,
             num_frames=info.num_frames,
             duration_s=info.duration_s,
@@ -368,6 +368,8 @@ class DDESegInferencer:
         )
 
     def _run_stream(self, src: _Source, out_dir, sampling, rate, overlay, timeline, plot, return_masks) -> dict:
+        from mmseg_plugin.video_io import to_rgb
+
         from .timeline import Timeline
 
         wave = self._prepare_wave(src.wave, src.sample_rate, src.name)
@@ -407,7 +409,8 @@ class DDESegInferencer:
             batch.clear()
 
         with self._progress(total, f"segment {src.clip_id}") as bar:
-            for k, t, index, rgb in samples:
+            for k, t, index, frame in samples:
+                rgb = to_rgb(frame)
                 start, end = self._windows(t, sampling, audio_duration)
                 if start >= audio_duration - 1e-9:
                     raise ValueError(
@@ -497,7 +500,7 @@ class DDESegInferencer:
 
     def _write_overlay(self, src, out_dir, result, sampling, rate, masks_dir) -> str:
         """Every input frame with the mask of the sample that covers it; the original sound muxed back."""
-        from mmseg_plugin.video_io import VideoWriter
+        from mmseg_plugin.video_io import VideoWriter, to_rgb
 
         from .overlay import draw_overlay
 
@@ -509,7 +512,8 @@ class DDESegInferencer:
             VideoWriter(path, src.fps, wave, src.sample_rate) as vw,
             self._progress(src.num_frames, f"overlay {src.clip_id}") as bar,
         ):
-            for i, t, rgb in src.frames():
+            for i, t, frame in src.frames():
+                rgb = to_rgb(frame)
                 k = min(last, int(math.floor((t + _EPS) * rate))) if sampling == "rate" else i
                 vw.write(draw_overlay(rgb, read(k), self.classes, self.palette))
                 bar.update(1)
