@@ -246,3 +246,17 @@ def test_quiet_logs_routes_new_mmengine_loggers_to_the_file(tmp_path, capsys):
     with quiet_logs(log, verbose=True) as path:
         MMLogger.get_instance("quiet_test_logger2", log_level="INFO").info("shown line")
     assert path is None and "shown line" in capsys.readouterr().out
+
+
+def test_main_job_is_quiet_and_logs_to_the_work_dir(tmp_path, tool, tiny_synthetic_config, capsys):
+    """tools/run_pipeline.py: stage lines and progress bars on the terminal, mmengine's log in the work_dir."""
+    work = str(tmp_path / "work")
+    args = [tiny_synthetic_config(tmp_path), "--work-dir", work, "--audio-iters", "1", "--stop-after", "audio"]
+    summary = tool("run_pipeline").main(args)
+    printed = capsys.readouterr()
+    assert summary["audio"]["audio_iters"] == 1
+    assert "mmengine - INFO" not in printed.out + printed.err and "Hooks will be executed" not in printed.out
+    assert "[audio] " in printed.out and f"full log (mmengine, warnings): {work}/run_pipeline.log" in printed.out
+    assert "audio encoder: 100%" in printed.err  # the stage's progress bar
+    log = open(os.path.join(work, "run_pipeline.log")).read()
+    assert "Hooks will be executed in the following order" in log and "Config:" in log
