@@ -1,11 +1,12 @@
 # DDESeg (PVT-v2-B5 + VGGish), Table 1 (AVS-Objects-MS3): paper J&F / J / F = 74.7 / 69.7 / 79.6.
 # The MiT-B5 + VGGish row (ddeseg_ms3_vggish.py) with the visual encoder swapped for PVT-v2-B5 (timm; loads timm's
-# and AVSBench's pvt_v2_b5.pth).
+# and AVSBench's pvt_v2_b5.pth). variant='paper': the release has no PVT network (our fusion placement, docs/design.md);
+# the paper gives no size for this row.
 _base_ = ["./ddeseg_ms3_vggish.py"]
 work_dir = "work_dirs/ddeseg_ms3_pvtv2b5_vggish"
 semantic_memory_path = "work_dirs/ddeseg_ms3_pvtv2b5_vggish/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
-    net=dict(encoder="pvt_v2_b5", pretrained=dict(encoder="checkpoints/pvt_v2_b5.pth")),
+    net=dict(variant="paper", encoder="pvt_v2_b5", pretrained=dict(encoder="checkpoints/pvt_v2_b5.pth")),
 )
 memory_builder = dict(cache_dir="work_dirs/ddeseg_ms3_pvtv2b5_vggish/memory_cache")

@@ -1,4 +1,4 @@
-# DDESeg (Trans. = MiT-B5 + VGGish), Table 1 (AVS-Objects-MS3): paper J&F / J / F = 75.6 / 70.1 / 81.0.
+# DDESeg (Trans. = MiT-B5 + VGGish; the released network, variant='official'), Table 1 (AVS-Objects-MS3): paper J&F / J / F = 75.6 / 70.1 / 81.0.
 _base_ = [
     "./_base_/models/ddeseg_mitb5_htsat_binary.py",
     "./_base_/datasets/ms3.py",
@@ -34,14 +34,16 @@ model = dict(
     net=dict(
         encoder="mit_b5",
         audio=dict(type="vggish", frozen=True, checkpoint="checkpoints/vggish-10086976.pth"),
-        memory=dict(num_classes=23, num_reps=5, dim=128),
+        memory=dict(num_classes=71, num_reps=5, dim=128),
         pretrained=dict(encoder="checkpoints/mit_b5.pth"),
     ),
 )
-# Stage 1 (tools/run_pipeline.py): fine-tune the audio encoder on frame labels derived from the masks.
-# MS3 has no per-clip categories: the audio encoder and the memory use the S4 training set (23 categories)
+# Optional stage 1 (tools/run_pipeline.py, `audio_finetune = True`; not the paper's recipe): fine-tune the audio
+# encoder on frame labels derived from the masks.
+# MS3 has no per-clip categories: the optional stage 1 uses the S4 training set (23 categories); the memory comes
+# from the AVSS training set (71 classes, _base_/models/ddeseg_mitb5_htsat_binary.py)
 s4_train = dict(type="AVSObjectS4Dataset", data_root="data/AVSBench-object/Single-source", split="train")
 audio_classifier = dict(
     model=dict(audio=dict(type="vggish", frozen=False, checkpoint="checkpoints/vggish-10086976.pth")), dataset=s4_train
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_ms3_vggish/memory_cache", dataset=s4_train)
+memory_builder = dict(cache_dir="work_dirs/ddeseg_ms3_vggish/memory_cache")

@@ -45,3 +45,8 @@ model = dict(
     ),
 )
 # official losses (field notes §1.8): CE x5 + Dice x5 + IoU x2 (as the paper's eq. 18 for semantic tasks)
+# The release's bank and encoder are used as they are: no stage-1 fine-tuning, no memory building
+# (tools/run_pipeline.py skips stages 1-2 for this config). The release keeps its frozen HTSAT in train mode; set
+# model.net.audio.frozen_mode="follow" to reproduce that (default "eval": bn0 running statistics stay fixed).
+audio_classifier = None
+audio_finetune = False

@@ -1,4 +1,4 @@
-# DDESeg (Trans. = MiT-B5 + VGGish), Table 1 (AVS-Objects-S4): paper J&F / J / F = 92.7 / 91.8 / 93.5.
+# DDESeg (Trans. = MiT-B5 + VGGish; the released network, variant='official'), Table 1 (AVS-Objects-S4): paper J&F / J / F = 92.7 / 91.8 / 93.5.
 _base_ = [
     "./_base_/models/ddeseg_mitb5_htsat_binary.py",
     "./_base_/datasets/s4.py",
@@ -34,11 +34,12 @@ model = dict(
     net=dict(
         encoder="mit_b5",
         audio=dict(type="vggish", frozen=True, checkpoint="checkpoints/vggish-10086976.pth"),
-        memory=dict(num_classes=23, num_reps=5, dim=128),
+        memory=dict(num_classes=71, num_reps=5, dim=128),
         pretrained=dict(encoder="checkpoints/mit_b5.pth"),
     ),
 )
-# Stage 1 (tools/run_pipeline.py): fine-tune the audio encoder on frame labels derived from the masks.
+# Optional stage 1 (tools/run_pipeline.py, `audio_finetune = True`; not the paper's recipe): fine-tune the audio
+# encoder on frame labels derived from the masks.
 audio_classifier = dict(
     model=dict(audio=dict(type="vggish", frozen=False, checkpoint="checkpoints/vggish-10086976.pth"))
 )

@@ -1,4 +1,4 @@
-# DDESeg (Trans. = MiT-B5 + VGGish), Table 2 (VPO-MS): paper J&F / J / F = 73.62 / 67.01 / 80.23.
+# DDESeg (Trans. = MiT-B5 + VGGish; the released network, variant='official'), Table 2 (VPO-MS): paper J&F / J / F = 73.62 / 67.01 / 80.23.
 # The VPO-SS row (ddeseg_vpo_ss_vggish.py) on the VPO-MS setting.
 _base_ = ["./ddeseg_vpo_ss_vggish.py"]
 train_dataloader = dict(dataset=dict(setting="ms"))

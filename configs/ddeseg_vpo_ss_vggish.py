@@ -1,4 +1,4 @@
-# DDESeg (Trans. = MiT-B5 + VGGish), Table 2 (VPO-SS): paper J&F / J / F = 73.78 / 67.02 / 80.54.
+# DDESeg (Trans. = MiT-B5 + VGGish; the released network, variant='official'), Table 2 (VPO-SS): paper J&F / J / F = 73.78 / 67.02 / 80.54.
 _base_ = [
     "./_base_/models/ddeseg_mitb5_htsat.py",
     "./_base_/datasets/vpo_ss.py",
@@ -44,7 +44,8 @@ model = dict(
         pretrained=dict(encoder="checkpoints/mit_b5.pth"),
     ),
 )
-# Stage 1 (tools/run_pipeline.py): fine-tune the audio encoder on frame labels derived from the masks.
+# Optional stage 1 (tools/run_pipeline.py, `audio_finetune = True`; not the paper's recipe): fine-tune the audio
+# encoder on frame labels derived from the masks.
 audio_classifier = dict(
     model=dict(
         audio=dict(type="vggish", frozen=False, checkpoint="checkpoints/vggish-10086976.pth"), num_classes=num_classes

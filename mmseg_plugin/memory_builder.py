@@ -4,7 +4,9 @@ Used by ``tools/build_semantic_memory.py`` and ``tools/run_pipeline.py`` (stage 
 
 1. **Dataset**: ``cfg.memory_builder.dataset`` if given (MS3 configs use the S4 training set), else the training
    set (``cfg.train_dataloader.dataset``); either way with the deterministic test pipeline (no augmentation).
-2. **Single-source frames** (``single_source_label``): semantic tasks keep the labelled frames whose mask holds
+2. **Single-source frames** (``single_source_label``; ``label_task`` overrides the model's task, e.g. "semantic"
+   for the binary S4 / MS3 configs whose 71-class memory comes from the AVSS training set): semantic tasks keep the
+   labelled frames whose mask holds
    exactly one non-background class (255 = ignore is not a class); that class is the frame's label. Binary tasks
    (S4/MS3 masks carry no class) keep every frame with a ``category`` in its metainfo / data_info (S4 clips are
    single-source by construction) and label it with the category's index in ``class_names`` (no background row).
@@ -45,6 +47,7 @@ DEFAULTS = dict(
     dataset=None,
     category_key="category",
     ignore_index=255,
+    label_task=None,
 )
 
 
@@ -150,7 +153,7 @@ def extract_single_source_features(
 
     settings = settings or builder_settings(cfg)
     model_cfg = cfg.model
-    task = model_cfg.get("task", "semantic")
+    task = settings.get("label_task") or model_cfg.get("task", "semantic")
     audio_cfg = _to_plain(model_cfg.net.audio)
     if checkpoint is not None:
         if not os.path.isfile(checkpoint):

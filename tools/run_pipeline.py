@@ -12,9 +12,12 @@ Stages (each skipped when its output exists, unless named in ``--force``; ``--fo
 0. ``data``:   generate the synthetic dataset (AVSSyntheticDataset writes it into data_root on first use). Other
    datasets must already exist; AVSS-layout datasets take their classes from ``label2idx.json``.
 1. ``audio``:  train/fine-tune the audio encoder on frame labels derived from the masks (``AVSAudioClassifier``
-   through mmengine's Runner) -> ``<work_dir>/audio_encoder.pth`` (+ val mAP).
+   through mmengine's Runner) -> ``<work_dir>/audio_encoder.pth`` (+ val mAP). Opt-in for the paper configs
+   (``audio_finetune = True``; the paper's §4 uses the AudioSet HTS-AT as is), on for the synthetic ones whose encoder
+   has no pretrained checkpoint (mmseg_plugin/recipe.py).
 2. ``memory``: build the semantic memory from that encoder's features of single-source training frames
-   (mmseg_plugin.memory_builder) -> ``<work_dir>/semantic_memory.pth``.
+   (mmseg_plugin.memory_builder) -> ``<work_dir>/semantic_memory.pth``. Skipped when the config supplies its own bank
+   (``model.net.pretrained.memory``, e.g. ``configs/ddeseg_official_avss.py``): bank and encoder are left alone.
 3. ``train``:  train DDESeg with that memory and encoder through mmengine's Runner (the `mim train` path), model
    selection on val -> ``<work_dir>/ddeseg/`` (an interrupted run resumes from its last checkpoint).
 4. ``test``:   evaluate the final checkpoint on the test split with AVSMetric (AVSBench per-frame and dataset-level
@@ -132,8 +135,9 @@ def apply_seed(cfg, seed: int) -> None:
 def _seg_cfg(cfg, work_dir: str, encoder: str | None, memory: str, seg_iters: int | None):
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = osp.join(work_dir, "ddeseg")
-    cfg.semantic_memory_path = memory
-    cfg.model.semantic_memory_path = memory
+    if memory:  # None: the config's supplied bank (model.net.pretrained.memory)
+        cfg.semantic_memory_path = memory
+        cfg.model.semantic_memory_path = memory
     if encoder:
         cfg.model.net.audio.checkpoint = encoder
     if seg_iters:
@@ -292,11 +296,14 @@ def _main(argv, stack: contextlib.ExitStack) -> dict:
         return _finish(summary, work_dir, t_all)
 
     # 1. audio encoder
+    from mmseg_plugin.recipe import stage1_enabled, supplied_memory
+
     encoder = osp.join(work_dir, "audio_encoder.pth")
     t0 = time.time()
-    if cfg.get("audio_classifier", None) is None:
+    stage1, why = stage1_enabled(cfg)  # opt-in for the paper configs (mmseg_plugin/recipe.py)
+    if not stage1:
         encoder = None
-        print("[audio] config has no `audio_classifier`: the configured audio encoder is used as is")
+        print(f"[audio] skipped: {why}")
     elif osp.isfile(encoder) and "audio" not in force:
         print(f"[audio] {encoder} exists: skipped")
         if osp.isfile(encoder + ".json"):  # the stage's report (val mAP), written when it ran
@@ -317,7 +324,10 @@ def _main(argv, stack: contextlib.ExitStack) -> dict:
     # 2. memory
     memory = osp.join(work_dir, "semantic_memory.pth")
     t0 = time.time()
-    if osp.isfile(memory) and "memory" not in force:
+    if supplied_memory(cfg) and encoder is None:
+        memory = None  # the config's own bank (e.g. the released one) and encoder stay as they are
+        print(f"[memory] skipped: the config supplies its bank {supplied_memory(cfg)}")
+    elif osp.isfile(memory) and "memory" not in force:
         print(f"[memory] {memory} exists: skipped")
     else:
         from mmseg_plugin.memory_builder import build_and_save_memory

@@ -78,7 +78,8 @@ def test_paper_schedule_matches_field_notes():
     assert pw.norm_decay_mult == 0.0 and pw.bias_decay_mult == 0.0 and pw.flat_decay_mult == 0.0
     warm, cos = cfg.param_scheduler
     assert warm.type == "LinearLR" and warm.end == 2 and warm.convert_to_iter_based
-    assert cos.type == "CosineAnnealingLR" and cos.eta_min == 4e-5 and cos.convert_to_iter_based
+    assert cos.type == "CosineAnnealingLR" and cos.eta_min_ratio == 0.4 and cos.convert_to_iter_based
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=100)  # the release: 2 x 50 frames at lr 1e-4
     assert cfg.train_cfg.max_epochs == 150
     assert cfg.model.net.encoder == "mit_b5" and cfg.model.net.audio.type == "htsat"
     assert [loss.loss_weight for loss in cfg.model.losses] == [5.0, 5.0, 2.0]

@@ -1,9 +1,11 @@
 # DDESeg for the binary AVSBench-object tasks (S4 / MS3): one sigmoid channel, Dice + BCE + IoU (5 / 5 / 2).
-# The semantic memory is built over the 23 S4 categories (single-source S4 training frames, category from
-# s4_meta_data.csv), the only class labels the object task has.
+# The semantic memory has the 71 AVSS classes, as the release's S4 / MS3 runs use its 71-class AVSS bank: it is built
+# from the single-source frames of the AVSS training set (memory_builder.dataset, labels from the semantic masks:
+# label_task="semantic"); set `avss_data_root` (or memory_builder.dataset.data_root) to your AVSBench-semantic copy.
 _base_ = ["./ddeseg_mitb5_htsat.py"]
 num_classes = 1
-memory_classes = 23
+memory_classes = 71
+avss_data_root = "data/AVSBench-semantic"
 semantic_memory_path = "work_dirs/semantic_memory/s4_htsat.pth"
 model = dict(
     task="binary",
@@ -15,8 +17,9 @@ model = dict(
         dict(type="AVSIoULoss", loss_weight=2.0, loss_name="loss_iou"),
     ],
 )
-memory_builder = dict(cache_dir="work_dirs/semantic_memory/cache_s4_htsat", category_key="category")
-# the 23 S4 categories (field notes §2); stage-1 targets of the binary tasks come from each frame's category
+avss_train = dict(type="AVSSemanticDataset", data_root=avss_data_root, split="train", subsets="all", label_source="rgb")
+memory_builder = dict(cache_dir="work_dirs/semantic_memory/cache_s4_htsat", dataset=avss_train, label_task="semantic")
+# the 23 S4 categories (field notes §2): targets of the optional stage 1 (`audio_finetune = True`) of the binary tasks
 s4_categories = [
     "ambulance_siren",
     "baby_laughter",
