@@ -27,8 +27,6 @@ CORE = [
     "timm>=1.0",
     "packaging",
 ]
-VIDEO = ["av>=14"]
-EXPORT = ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"]
 EXTRAS = {
     # Kept in step with mmseg_plugin/__init__.py's version window.
     "mmseg": [
@@ -45,11 +43,12 @@ EXTRAS = {
     ],
     "triton": ["triton>=3.0"],
     # DDESegInferencer on video files (PyAV: FFmpeg bundled in its wheel, no system ffmpeg needed)
-    "video": VIDEO,
+    "video": ["av>=14"],
     # tools/export.py: torch.export -> ONNX (onnxscript is torch's ONNX exporter) checked with onnxruntime
-    "export": EXPORT,
-    # the test suite exercises the video and export paths too
-    "dev": ["pytest>=7", "ruff>=0.5", "hypothesis"] + VIDEO + EXPORT,
+    "export": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+    # the test suite exercises the video and export paths too: [video] + [export] repeated (EXTRAS stays a literal,
+    # tests/test_packaging.py reads it with ast.literal_eval; tools/setup_env.sh installs the same pins)
+    "dev": ["pytest>=7", "ruff>=0.5", "hypothesis", "av>=14", "onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
 }
 
 
