@@ -80,6 +80,10 @@ def _with_progress_hook(cfg, desc: str):
 
     cfg = copy.deepcopy(cfg)
     cfg.custom_hooks = list(cfg.get("custom_hooks", None) or []) + [dict(type="StageProgressHook", desc=desc)]
+    # the run's dumped config must build again elsewhere (tools/test.py, mim): it imports the hook's module
+    imports = dict(cfg.get("custom_imports", None) or dict(imports=[], allow_failed_imports=False))
+    imports["imports"] = list(imports.get("imports", [])) + ["mmseg_plugin.progress_hook"]
+    cfg.custom_imports = imports
     return cfg
 
 

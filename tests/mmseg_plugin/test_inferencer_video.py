@@ -260,3 +260,24 @@ def test_main_job_is_quiet_and_logs_to_the_work_dir(tmp_path, tool, tiny_synthet
     assert "audio encoder: 100%" in printed.err  # the stage's progress bar
     log = open(os.path.join(work, "run_pipeline.log")).read()
     assert "Hooks will be executed in the following order" in log and "Config:" in log
+    # the run's dumped config builds elsewhere: it imports the progress hook's module
+    dumped = [f for f in os.listdir(os.path.join(work, "audio_classifier")) if f.endswith(".py")]
+    cfg = Config.fromfile(os.path.join(work, "audio_classifier", dumped[0]))
+    assert "mmseg_plugin.progress_hook" in cfg.custom_imports["imports"]
+
+
+def test_resolve_model_from_a_work_dir(tmp_path):
+    from mmseg_plugin.apis import resolve_model
+
+    run = tmp_path / "job" / "ddeseg"
+    run.mkdir(parents=True)
+    (run / "cfg.py").write_text("x = 1\n")
+    with pytest.raises(FileNotFoundError, match="no best_.*pth and no last_checkpoint"):
+        resolve_model(str(tmp_path / "job"))
+    (run / "last_checkpoint").write_text(str(run / "iter_4.pth"))
+    assert resolve_model(str(tmp_path / "job")) == (str(run / "cfg.py"), str(run / "iter_4.pth"))
+    (run / "best_J&F_iter_2.pth").write_bytes(b"")
+    assert resolve_model(str(run))[1] == str(run / "best_J&F_iter_2.pth")
+    assert resolve_model(str(run), "other.pth")[1] == "other.pth"
+    with pytest.raises(ValueError, match="pass its checkpoint"):
+        resolve_model(str(run / "cfg.py"))
