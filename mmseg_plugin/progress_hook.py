@@ -1,8 +1,9 @@
 """``StageProgressHook``: one progress bar per mmengine run on the terminal (stderr).
 
 No paper equation. Training shows a bar over ``max_iters`` (iteration-based loops) or ``max_epochs`` x iterations;
-validation and test runs show a bar over their batches. Added by the quiet tools (tools/run_pipeline.py,
-tools/train.py's callers) to the runner configs they build; it only draws, it changes nothing the run computes.
+validation and test runs show a bar over their batches. tools/run_pipeline.py adds it to the runner configs it builds
+(not with ``--verbose``), together with this module in ``custom_imports`` so that the dumped configs build again; it
+only draws, it changes nothing the run computes.
 """
 
 from __future__ import annotations

@@ -208,6 +208,13 @@ def test_bad_inputs_name_the_file(env, tmp_path):
         inf(str(odd))
     with pytest.raises(FileNotFoundError, match="video file not found: .*nope.mov"):
         inf(str(tmp_path / "nope.mov"))
+    # a video shorter than one window: its 0.4 s of sound, then the config's padding (zeros)
+    tiny = _encode(
+        str(tmp_path / "tiny.mkv"), frames[:1], wave[:, : 2 * sr // 5], sr, "ffv1", "bgr0", "pcm_f32le", "flt", repeat=2
+    )
+    got = inf(tiny)
+    assert got["num_samples"] == 1 and got["audio_windows"] == [(0.0, 1.0)]
+    assert got["audio_padded_samples"] == [inf.sample_rate - int(round(0.4 * inf.sample_rate))]
     # a sound that ends long before the picture
     short = _encode(str(tmp_path / "short.mkv"), frames, wave[:, : sr // 2], sr, "ffv1", "bgr0", "pcm_f32le", "flt")
     with pytest.raises(ValueError, match=r"short.mkv: its sound lasts 0.500 s, but sample 1"):
