@@ -1,9 +1,9 @@
 """``StageProgressHook``: one progress bar per mmengine run on the terminal (stderr).
 
-No paper equation. Training shows a bar over ``max_iters`` (iteration-based loops) or ``max_epochs`` x iterations;
-validation and test runs show a bar over their batches. tools/run_pipeline.py adds it to the runner configs it builds
-(not with ``--verbose``), together with this module in ``custom_imports`` so that the dumped configs build again; it
-only draws, it changes nothing the run computes.
+No paper equation. Training shows a bar over ``max_iters`` (iteration-based loops) or ``max_epochs`` x iterations
+(validation inside training adds none); stand-alone validation and test runs show a bar over their batches.
+tools/run_pipeline.py adds it to the runner configs it builds (not with ``--verbose``), together with this module in
+``custom_imports`` so that the dumped configs build again; it only draws, it changes nothing the run computes.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class StageProgressHook(Hook):
             self._bar = None
 
     def _start_eval(self, runner, loop, what: str) -> None:
+        if self._bar is not None:  # validation inside training: the training bar stays the only one (no nesting)
+            return
         try:
             total = len(loop.dataloader)
         except Exception:
