@@ -4,7 +4,8 @@ Formats (field notes §1.6, §1.7, §6, §7):
 
 * **NVlabs MiT** (``mit_b5.pth``): ``patch_embed{n}.{proj,norm}``, ``block{n}.{j}.{norm1, attn.q, attn.kv, attn.sr,
   attn.norm, attn.proj, norm2, mlp.fc1, mlp.dwconv.dwconv, mlp.fc2}``, ``norm{n}``, ``head``. Our
-  :class:`~ddeseg_layers.encoder.MiTFusionEncoder` uses these names, so the mapping is the identity minus ``head.*``.
+  :class:`~ddeseg_layers.encoder.MiTFusionEncoder` uses these names, so the mapping is the identity minus ``head.*``
+  (the key predicate :func:`~ddeseg_layers.mit_blocks.is_mit_key` lives beside the MiT blocks).
 * **mmseg MiT** (``mit_b5_20220624-658746d9.pth``): ``layers.{i}.0.{projection,norm}``,
   ``layers.{i}.1.{j}.{norm1, attn.attn.in_proj_{weight,bias} (= cat[q; kv]), attn.attn.out_proj, attn.sr, attn.norm,
   norm2, ffn.layers.{0,1,4}}`` (fc1/fc2 as 1x1 convs), ``layers.{i}.2``. :func:`mmseg_mit_to_nvlabs` is the exact
@@ -32,10 +33,9 @@ import torch
 from torch import nn
 
 from .checkpoint import LoadReport, load_checkpoint_file, load_state_dict_strict
+from .mit_blocks import MIT_BLOCK_KEY_PATTERN, is_mit_key
 
 __all__ = [
-    "MIT_BLOCK_KEYS",
-    "is_mit_key",
     "nvlabs_mit_to_ours",
     "ours_to_nvlabs_mit",
     "mmseg_mit_to_nvlabs",
@@ -49,30 +49,6 @@ __all__ = [
 ]
 
 StateDict = dict[str, torch.Tensor]
-
-#: parameter-name prefixes (inside ``block{n}.{j}.``) that a visual-only MiT checkpoint provides
-MIT_BLOCK_KEYS = (
-    "norm1.",
-    "attn.q.",
-    "attn.kv.",
-    "attn.sr.",
-    "attn.norm.",
-    "attn.proj.",
-    "norm2.",
-    "mlp.fc1.",
-    "mlp.dwconv.dwconv.",
-    "mlp.fc2.",
-)
-_STAGE_KEY = re.compile(r"^(patch_embed[1-4]\.(proj|norm)\.|norm[1-4]\.)")
-_BLOCK_KEY = re.compile(r"^block([1-4])\.(\d+)\.(.*)$")
-
-
-def is_mit_key(key: str) -> bool:
-    """True if ``key`` (an encoder state-dict key) is a parameter of a plain NVlabs MiT."""
-    if _STAGE_KEY.match(key):
-        return True
-    m = _BLOCK_KEY.match(key)
-    return bool(m) and m.group(3).startswith(MIT_BLOCK_KEYS)
 
 
 def _strip_common_prefix(sd: Mapping[str, Any], prefix: str) -> dict:
@@ -168,7 +144,7 @@ def nvlabs_mit_to_mmseg(sd: Mapping[str, torch.Tensor]) -> StateDict:
             out[f"layers.{int(m.group(1)) - 1}.0.{m.group(2).replace('proj.', 'projection.', 1)}"] = v
         elif m := re.match(r"^norm(\d)\.(.*)$", k):
             out[f"layers.{int(m.group(1)) - 1}.2.{m.group(2)}"] = v
-        elif m := _BLOCK_KEY.match(k):
+        elif m := MIT_BLOCK_KEY_PATTERN.match(k):
             pre, sub = f"layers.{int(m.group(1)) - 1}.1.{m.group(2)}.", m.group(3)
             if sub.startswith("attn.q."):
                 name = sub[len("attn.q.") :]
@@ -300,21 +276,22 @@ def load_encoder_pretrained(encoder: nn.Module, src: str | os.PathLike | Mapping
         CheckpointMismatchError: missing / unexpected / shape-mismatched keys.
         ValueError: the file's keys are not in a known format for this encoder.
     """
-    from .pvt import PVTFusionEncoder
-
     sd, what = _as_state_dict(src)
     sd = _strip_common_prefix(sd, "module.")
     ignored = []
     if any(k.startswith("backbone.") for k in sd):  # SegFormer / mmseg segmentor checkpoint
         ignored = [k for k in sd if not k.startswith("backbone.")]
         sd = {k[len("backbone.") :]: v for k, v in sd.items() if k.startswith("backbone.")}
-    if isinstance(encoder, PVTFusionEncoder):
+    fmt = getattr(encoder, "checkpoint_format", "nvlabs_mit")
+    if fmt == "timm_pvt_v2":
         mapped, dropped = pvt_original_to_timm(sd)
         mapped = {"pvt." + k: v for k, v in mapped.items()}
-    else:
+    elif fmt == "nvlabs_mit":
         if any(k.startswith("layers.") for k in sd):
             sd = mmseg_mit_to_nvlabs({k: v for k, v in sd.items() if not k.startswith("head.")})
         mapped, dropped = nvlabs_mit_to_ours(sd)
+    else:
+        raise ValueError(f"load_encoder_pretrained: unknown encoder checkpoint format {fmt!r}")
     allow = encoder.new_key_patterns() if hasattr(encoder, "new_key_patterns") else encoder.new_keys()
     report = load_state_dict_strict(encoder, mapped, what=what, allow_missing=allow)
     report.ignored = sorted(ignored + dropped)

@@ -26,9 +26,10 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from .mit_blocks import MiTBlock, OverlapPatchEmbed, init_mit_weights
+from .mit_blocks import MiTBlock, OverlapPatchEmbed, init_mit_weights, is_mit_key
+from .stage_parts import AudioProjection, drop_path_rates, eliminate
 
-__all__ = ["MiTGeometry", "MIT_PRESETS", "AudioProjection", "MiTFusionEncoder"]
+__all__ = ["MiTGeometry", "MIT_PRESETS", "MiTFusionEncoder"]
 
 
 @dataclass
@@ -105,52 +106,6 @@ MIT_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class AudioProjection(nn.Module):
-    """Per-stage audio projection ``fc2(GELU(fc1(a)))``: ``[..., d_audio] -> [..., C_l]`` (official ``aud_Mlp``).
-
-    Args:
-        in_dim: audio token width d_audio.
-        out_dim: stage width C_l.
-        hidden_ratio: hidden width = ``hidden_ratio * in_dim`` (4, i.e. 768 -> 3072 -> C_l).
-        dropout: dropout after the activation and after ``fc2`` (0 in the released code).
-    """
-
-    def __init__(
-        self, in_dim: int, out_dim: int, hidden_ratio: int = 4, dropout: float = 0.0, *, device=None, dtype=None
-    ) -> None:
-        super().__init__()
-        dd = {"device": device, "dtype": dtype}
-        self.fc1 = nn.Linear(in_dim, hidden_ratio * in_dim, **dd)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_ratio * in_dim, out_dim, **dd)
-        self.drop = nn.Dropout(dropout)
-        # xavier-uniform weights, PyTorch default (uniform) biases, as the released aud_Mlp
-        nn.init.xavier_uniform_(self.fc1.weight)
-        nn.init.xavier_uniform_(self.fc2.weight)
-
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(a)))))
-
-
-def drop_path_rates(rate: float, n: int) -> list[float]:
-    """Stochastic-depth rates rising linearly from 0 to ``rate`` over ``n`` blocks (``torch.linspace`` rule)."""
-    return [rate * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
-
-
-def eliminate(
-    dem: nn.Module, proj: torch.Tensor, visual: torch.Tensor, audio: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Phi_E at one stage (eqs. 13-17): ``S = dem.scores(P^l, V^l)`` [B, K]; returns ``(S * P^l, S * A^(l-1), S)``.
-
-    The scores are kept in the graph for both products (``DynamicElimination.forward`` would only expose a detached
-    copy), so later stages back-propagate into earlier DEMs through the carried tokens.
-    """
-    s = dem.scores(proj, visual)
-    dem.last_scores = s.detach()
-    w = s.unsqueeze(-1)
-    return proj * w.to(proj.dtype), audio * w.to(audio.dtype), s.detach()
-
-
 class MiTFusionEncoder(nn.Module):
     """MiT encoder with audio-visual fusion stages (see module docstring for the data flow).
 
@@ -167,6 +122,9 @@ class MiTFusionEncoder(nn.Module):
         aligner_heads: heads of the official aligners (8).
         proj_hidden_ratio: hidden ratio of the audio projections (4).
     """
+
+    #: key format of the visual checkpoints this encoder loads (``converters.load_encoder_pretrained`` asks it)
+    checkpoint_format = "nvlabs_mit"
 
     def __init__(
         self,
@@ -253,8 +211,6 @@ class MiTFusionEncoder(nn.Module):
     def new_keys(self) -> list[str]:
         """State-dict keys that no visual-only checkpoint provides (audio projections, DEMs, aligners, audio
         parts of the fusion blocks): reported as ``allow_missing`` when loading MiT weights."""
-        from .converters import is_mit_key
-
         return [k for k in self.state_dict() if not is_mit_key(k)]
 
     def new_key_patterns(self) -> list[str]:

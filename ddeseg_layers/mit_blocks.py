@@ -12,16 +12,43 @@ Parameter names follow NVlabs ``mix_transformer.py`` so that ``mit_b5.pth`` load
   ``[B, N, C] -> [B, N, C]``; keys/values are spatially reduced by ``sr_ratio`` (SegFormer eq. 2).
 * :class:`MixFFN`: ``fc1``, ``dwconv.dwconv`` (3x3 depth-wise), ``fc2``; ``[B, N, C] -> [B, N, C]``.
 * :class:`MiTBlock`: ``norm1``, ``attn``, ``norm2``, ``mlp`` with pre-norm residuals and stochastic depth.
+* :func:`is_mit_key` (with ``MIT_BLOCK_KEYS``, ``MIT_BLOCK_KEY_PATTERN``): whether an encoder state-dict key is a
+  plain MiT parameter (what a visual-only checkpoint provides); the converters and the encoders ask it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
+
+#: parameter-name prefixes (inside ``block{n}.{j}.``) that a visual-only MiT checkpoint provides
+MIT_BLOCK_KEYS = (
+    "norm1.",
+    "attn.q.",
+    "attn.kv.",
+    "attn.sr.",
+    "attn.norm.",
+    "attn.proj.",
+    "norm2.",
+    "mlp.fc1.",
+    "mlp.dwconv.dwconv.",
+    "mlp.fc2.",
+)
+_MIT_STAGE_KEY = re.compile(r"^(patch_embed[1-4]\.(proj|norm)\.|norm[1-4]\.)")
+MIT_BLOCK_KEY_PATTERN = re.compile(r"^block([1-4])\.(\d+)\.(.*)$")
+
+
+def is_mit_key(key: str) -> bool:
+    """True if ``key`` (an encoder state-dict key) is a parameter of a plain NVlabs MiT."""
+    if _MIT_STAGE_KEY.match(key):
+        return True
+    m = MIT_BLOCK_KEY_PATTERN.match(key)
+    return bool(m) and m.group(3).startswith(MIT_BLOCK_KEYS)
 
 
 def init_mit_weights(m: nn.Module) -> None:

@@ -272,7 +272,7 @@ class DDESeg(nn.Module):
     def param_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
         """Parameters by part: visual encoder, fusion/aligners (audio parts of the stages), audio projections,
         DDM, DEM, head, audio backbone."""
-        from .converters import is_mit_key
+        from .mit_blocks import is_mit_key
 
         groups: dict[str, list] = {
             k: []

@@ -19,7 +19,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from .encoder import AudioProjection, MiTGeometry, eliminate
+from .encoder import MiTGeometry
+from .stage_parts import AudioProjection, eliminate
 
 __all__ = ["PVTFusionEncoder"]
 
@@ -35,6 +36,9 @@ class PVTFusionEncoder(nn.Module):
         fusion_depth: fusion blocks inserted after each stage.
         proj_hidden_ratio: hidden ratio of the audio projections.
     """
+
+    #: key format of the visual checkpoints this encoder loads (``converters.load_encoder_pretrained`` asks it)
+    checkpoint_format = "timm_pvt_v2"
 
     def __init__(
         self,

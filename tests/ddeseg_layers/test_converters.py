@@ -10,7 +10,6 @@ import torch
 
 from ddeseg_layers.checkpoint import CheckpointMismatchError, load_state_dict_strict
 from ddeseg_layers.converters import (
-    is_mit_key,
     load_encoder_pretrained,
     load_official_ddeseg,
     mmseg_mit_to_nvlabs,
@@ -23,6 +22,7 @@ from ddeseg_layers.converters import (
     timm_pvt_to_original,
 )
 from ddeseg_layers.encoder import MiTFusionEncoder
+from ddeseg_layers.mit_blocks import is_mit_key
 from ddeseg_layers.model import build_ddeseg, preset_config
 
 _spec = importlib.util.spec_from_file_location("_network_utils", pathlib.Path(__file__).with_name("_network_utils.py"))

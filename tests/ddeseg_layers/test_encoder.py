@@ -8,8 +8,9 @@ import pathlib
 import pytest
 import torch
 
-from ddeseg_layers.encoder import MIT_PRESETS, AudioProjection, MiTFusionEncoder, MiTGeometry, drop_path_rates
+from ddeseg_layers.encoder import MIT_PRESETS, MiTFusionEncoder, MiTGeometry
 from ddeseg_layers.mit_blocks import MiTBlock
+from ddeseg_layers.stage_parts import AudioProjection, drop_path_rates
 
 _spec = importlib.util.spec_from_file_location("_network_utils", pathlib.Path(__file__).with_name("_network_utils.py"))
 U = importlib.util.module_from_spec(_spec)
