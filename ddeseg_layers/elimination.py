@@ -1,6 +1,7 @@
 """Dynamic Elimination Module, DEM (paper §3.2, eqs. 13-17).
 
-``DynamicElimination(dim)(tokens [N, K, d], visual [N, HW, d]) -> [N, K, d]``; ``.last_scores`` holds S [N, K].
+``DynamicElimination(dim)(tokens [N, K, d], visual [N, HW, d]) -> [N, K, d]``; ``return_scores=True`` also returns
+S [N, K] (in the graph); ``.last_scores`` holds S detached.
 
 ``variant="paper"``, ``scheme="gs"`` (default, Table 4 scheme 5):
 
@@ -230,8 +231,14 @@ class DynamicElimination(nn.Module):
             fav = self.cross_attn(tokens, self.visual_centres(visual))  # eq. 15
         return torch.sigmoid(self.score(fav)[..., 0])  # eq. 16
 
-    def forward(self, tokens: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
-        """tokens [N, K, d], visual [N, HW, d] -> S * tokens [N, K, d] (eq. 17)."""
+    def forward(
+        self, tokens: torch.Tensor, visual: torch.Tensor, *, return_scores: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """tokens [N, K, d], visual [N, HW, d] -> S * tokens [N, K, d] (eq. 17), and S [N, K] when ``return_scores``.
+
+        The returned S stays in the graph (callers that carry it further, e.g. the fusion encoders, back-propagate
+        through it); ``last_scores`` keeps a detached copy.
+        """
         if tokens.ndim != 3 or tokens.shape[-1] != self.dim:
             raise ValueError(f"DynamicElimination: tokens must be [N, K, {self.dim}], got {tuple(tokens.shape)}")
         if visual.ndim != 3 or visual.shape[-1] != self.dim or visual.shape[0] != tokens.shape[0]:
@@ -240,4 +247,5 @@ class DynamicElimination(nn.Module):
             )
         s = self.scores(tokens, visual)
         self.last_scores = s.detach()
-        return tokens * s[..., None]  # eq. 17
+        out = tokens * s[..., None].to(tokens.dtype)  # eq. 17
+        return (out, s) if return_scores else out

@@ -51,12 +51,10 @@ def drop_path_rates(rate: float, n: int) -> list[float]:
 def eliminate(
     dem: nn.Module, proj: torch.Tensor, visual: torch.Tensor, audio: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Phi_E at one stage (eqs. 13-17): ``S = dem.scores(P^l, V^l)`` [B, K]; returns ``(S * P^l, S * A^(l-1), S)``.
+    """Phi_E at one stage (eqs. 13-17): returns ``(S * P^l, S * A^(l-1), S.detach())`` with ``S`` [B, K].
 
-    The scores are kept in the graph for both products (``DynamicElimination.forward`` would only expose a detached
-    copy), so later stages back-propagate into earlier DEMs through the carried tokens.
+    ``dem(P^l, V^l, return_scores=True)`` scales the projected tokens, records its own ``last_scores`` and returns
+    S in the graph, which scales the carried tokens too, so later stages back-propagate into earlier DEMs.
     """
-    s = dem.scores(proj, visual)
-    dem.last_scores = s.detach()
-    w = s.unsqueeze(-1)
-    return proj * w.to(proj.dtype), audio * w.to(audio.dtype), s.detach()
+    proj, s = dem(proj, visual, return_scores=True)
+    return proj, audio * s.unsqueeze(-1).to(audio.dtype), s.detach()

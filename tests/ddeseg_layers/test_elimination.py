@@ -171,3 +171,13 @@ def test_bad_inputs_raise():
     dem = DynamicElimination(D, num_heads=H)
     with pytest.raises(ValueError, match="visual must be"):
         dem(torch.randn(2, 5, D), torch.randn(3, 4, D))
+
+
+def test_forward_returns_its_scores_in_the_graph():
+    dem = _randomise(DynamicElimination(D, num_heads=H)).eval()
+    tokens, visual = torch.randn(2, 4, D, requires_grad=True), torch.randn(2, 9, D)
+    out, s = dem(tokens, visual, return_scores=True)
+    assert s.shape == (2, 4) and s.requires_grad
+    torch.testing.assert_close(out, tokens * s[..., None])
+    torch.testing.assert_close(dem.last_scores, s.detach())
+    assert torch.equal(dem(tokens, visual), out)
