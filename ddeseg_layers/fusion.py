@@ -36,54 +36,9 @@ import torch
 from timm.layers import DropPath
 from torch import nn
 
-from .attention import MultiHeadCrossAttention, sdpa_heads
+from .attention import MultiHeadCrossAttention
 from .elimination import OfficialCrossModalInteraction, OfficialGumbelClustering, official_token_weights
-from .mit_blocks import MixFFN, init_mit_weights
-
-
-class AudioEfficientAttention(nn.Module):
-    """MiT efficient self-attention (spatial-reduction conv on keys/values) with extra key/value tokens.
-
-    Parameters ``q, kv, sr, norm, proj`` (``sr``/``norm`` only when sr_ratio > 1), as NVlabs ``Attention``.
-    ``forward(x [N, HW, d], hw, extra [N, K, d] or None) -> [N, HW, d]``; ``extra`` (already normalised) is
-    appended to the reduced visual sequence before the shared ``kv`` projection.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        sr_ratio: int = 1,
-        qkv_bias: bool = True,
-        attn_drop: float = 0.0,
-        proj_drop: float = 0.0,
-        *,
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"AudioEfficientAttention: dim={dim} is not divisible by num_heads={num_heads}")
-        dd = {"device": device, "dtype": dtype}
-        self.num_heads, self.sr_ratio, self.attn_drop = num_heads, sr_ratio, attn_drop
-        self.q = nn.Linear(dim, dim, bias=qkv_bias, **dd)
-        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias, **dd)
-        self.proj = nn.Linear(dim, dim, **dd)
-        self.proj_drop = nn.Dropout(proj_drop)
-        if sr_ratio > 1:
-            self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio, **dd)
-            self.norm = nn.LayerNorm(dim, **dd)  # eps 1e-5 as NVlabs / timm
-
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int], extra: Optional[torch.Tensor] = None) -> torch.Tensor:
-        n, length, c = x.shape
-        kv_in = x
-        if self.sr_ratio > 1:  # spatial-reduction convolution (Fig. 4 "conv")
-            kv_in = self.norm(self.sr(x.transpose(1, 2).reshape(n, c, hw[0], hw[1])).flatten(2).transpose(1, 2))
-        if extra is not None and extra.shape[1] > 0:
-            kv_in = torch.cat([kv_in, extra], dim=1)
-        k, v = self.kv(kv_in).chunk(2, dim=-1)
-        out = sdpa_heads(self.q(x), k, v, self.num_heads, dropout_p=self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(out))
+from .mit_blocks import EfficientSelfAttention, MixFFN, init_mit_weights
 
 
 class AudioQueryFusionBlock(nn.Module):
@@ -97,6 +52,8 @@ class AudioQueryFusionBlock(nn.Module):
         qkv_bias: bias of q/kv projections.
         drop_path: stochastic depth rate.
         norm_eps: eps of the block LayerNorms (1e-6 NVlabs; the official DDESeg backbone uses 1e-5).
+        sr_norm_eps: eps of the self-attention's spatial-reduction LayerNorm (``attn.norm``; 1e-5, NVlabs'
+            ``nn.LayerNorm(dim)``, independent of ``norm_eps``).
         attn_drop, proj_drop: dropouts.
         device, dtype: factory kwargs.
     """
@@ -111,6 +68,7 @@ class AudioQueryFusionBlock(nn.Module):
         drop_path: float = 0.0,
         norm_eps: float = 1e-6,
         *,
+        sr_norm_eps: float = 1e-5,
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
         device=None,
@@ -121,7 +79,7 @@ class AudioQueryFusionBlock(nn.Module):
         self.dim, self.num_heads, self.sr_ratio = dim, num_heads, sr_ratio
         # MiT part (NVlabs names)
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps, **dd)
-        self.attn = AudioEfficientAttention(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, **dd)
+        self.attn = EfficientSelfAttention(dim, num_heads, qkv_bias, sr_ratio, sr_norm_eps, attn_drop, proj_drop, **dd)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
         self.mlp = MixFFN(dim, int(dim * mlp_ratio), proj_drop, **dd)
         # audio-specific part

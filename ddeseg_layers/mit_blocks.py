@@ -9,7 +9,8 @@ Parameter names follow NVlabs ``mix_transformer.py`` so that ``mit_b5.pth`` load
 * :class:`OverlapPatchEmbed`: ``proj`` (Conv2d k x k, stride s, padding k // 2), ``norm`` (LayerNorm).
   ``[B, C_in, H, W] -> ([B, H' * W', C], (H', W'))``.
 * :class:`EfficientSelfAttention`: ``q``, ``kv``, ``sr`` + ``norm`` (only when ``sr_ratio > 1``), ``proj``.
-  ``[B, N, C] -> [B, N, C]``; keys/values are spatially reduced by ``sr_ratio`` (SegFormer eq. 2).
+  ``[B, N, C] -> [B, N, C]``; keys/values are spatially reduced by ``sr_ratio`` (SegFormer eq. 2), optionally
+  followed by extra key/value tokens (the paper variant's fusion block appends its audio tokens there).
 * :class:`MixFFN`: ``fc1``, ``dwconv.dwconv`` (3x3 depth-wise), ``fc2``; ``[B, N, C] -> [B, N, C]``.
 * :class:`MiTBlock`: ``norm1``, ``attn``, ``norm2``, ``mlp`` with pre-norm residuals and stochastic depth.
 * :func:`is_mit_key` (with ``MIT_BLOCK_KEYS``, ``MIT_BLOCK_KEY_PATTERN``): whether an encoder state-dict key is a
@@ -108,7 +109,11 @@ class EfficientSelfAttention(nn.Module):
         num_heads: attention heads (C must be divisible by it).
         qkv_bias: bias on ``q`` / ``kv``.
         sr_ratio: spatial-reduction ratio R (a strided R x R conv + LayerNorm on the key/value map when R > 1).
-        norm_eps: epsilon of the reduction LayerNorm.
+        norm_eps: epsilon of the reduction LayerNorm (:class:`MiTBlock` passes its own ``norm_eps``; the paper
+            variant's :class:`~ddeseg_layers.fusion.AudioQueryFusionBlock` passes 1e-5, NVlabs' ``nn.LayerNorm(dim)``).
+        attn_drop, proj_drop: dropouts.
+
+    ``forward(x, hw, extra=None)``: optional extra key/value tokens (the fusion block's audio tokens).
     """
 
     def __init__(
@@ -139,7 +144,12 @@ class EfficientSelfAttention(nn.Module):
             self.sr = nn.Conv2d(dim, dim, sr_ratio, stride=sr_ratio, **dd)
             self.norm = nn.LayerNorm(dim, eps=norm_eps, **dd)
 
-    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw: tuple[int, int], extra: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, N, C] (normalised), hw = (H, W) -> [B, N, C].
+
+        ``extra`` [B, K, C] (already normalised; the fusion block's audio tokens) is appended to the reduced
+        key/value sequence before the shared ``kv`` projection; None or K = 0 is plain MiT attention.
+        """
         b, n, c = x.shape
         h = self.num_heads
         q = self.q(x).reshape(b, n, h, c // h).transpose(1, 2)
@@ -148,6 +158,8 @@ class EfficientSelfAttention(nn.Module):
             y = self.norm(self.sr(y).flatten(2).transpose(1, 2))
         else:
             y = x
+        if extra is not None and extra.shape[1] > 0:
+            y = torch.cat([y, extra], dim=1)
         k, v = self.kv(y).reshape(b, -1, 2, h, c // h).permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
