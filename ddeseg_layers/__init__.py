@@ -17,7 +17,6 @@ _EXPORTS = {
     "DynamicDerivation": "derivation",
     "DynamicElimination": "elimination",
     "AudioQueryFusionBlock": "fusion",
-    "OfficialAVFusion": "fusion",
     "OfficialAVAligner": "fusion",
     "edge_aggregate": "ops.edge_aggregation",
     "build_audio_backbone": "audio",
@@ -39,13 +38,6 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def _register(name: str, module: str) -> None:
-    """Add a lazily-imported public name (used by submodules that land later, e.g. the full network)."""
-    _EXPORTS[name] = module
-    if name not in __all__:
-        __all__.append(name)
-
-
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
@@ -62,6 +54,6 @@ def __dir__():
 if TYPE_CHECKING:  # pragma: no cover
     from .derivation import DynamicDerivation  # noqa: F401
     from .elimination import DynamicElimination  # noqa: F401
-    from .fusion import AudioQueryFusionBlock, OfficialAVAligner, OfficialAVFusion  # noqa: F401
+    from .fusion import AudioQueryFusionBlock, OfficialAVAligner  # noqa: F401
     from .memory import SemanticMemory  # noqa: F401
     from .ops.edge_aggregation import edge_aggregate  # noqa: F401

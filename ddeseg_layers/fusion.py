@@ -186,7 +186,3 @@ class OfficialAVAligner(nn.Module):
         self.last_scores = w.detach()
         pooled = (w[..., None] * tokens).sum(dim=1, keepdim=True)  # [N, 1, C]
         return visual + self.va_cros_interaction(visual, pooled, "sigmoid")
-
-
-# name used by ddeseg_layers/__init__.py's export list
-OfficialAVFusion = OfficialAVAligner

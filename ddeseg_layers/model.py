@@ -216,7 +216,6 @@ class DDESeg(nn.Module):
             head.setdefault("bn_momentum", 0.03)
         self.head = SegFormerHead(self.encoder.embed_dims, cfg.num_classes, **head)
         self.align_corners = official if cfg.align_corners is None else bool(cfg.align_corners)
-        self._last_tokens: torch.Tensor | None = None
 
         if cfg.pretrained:
             self.load_pretrained(cfg.pretrained)
@@ -263,7 +262,6 @@ class DDESeg(nn.Module):
         if fa.shape[0] != image.shape[0]:
             raise ValueError(f"DDESeg: {image.shape[0]} images but {fa.shape[0]} audio features")
         tokens = self.derivation(fa, self.memory)  # A^1 = Phi_D(F_a)  [B, K, d]
-        self._last_tokens = tokens
         feats = self.encoder(image, tokens)
         logits = self.head(feats)
         return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=self.align_corners)
