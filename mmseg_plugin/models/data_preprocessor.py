@@ -8,7 +8,8 @@ and a ``SegDataSample``. mmengine's ``pseudo_collate`` turns a batch of those in
   ``mean`` / ``std`` and pads them (value ``pad_val``, after normalisation, right/bottom) to a common size: the
   batch maximum, rounded up to ``size_divisor`` if given, or the fixed ``size`` if given;
 * pads every ``gt_sem_seg`` the same way with ``seg_pad_val`` (255 = ignore) and records ``batch_input_shape``,
-  ``pad_shape`` and ``padding_size`` (left, right, top, bottom) in each data sample's metainfo, as mmseg does;
+  ``pad_shape`` and ``padding_size`` (left, right, top, bottom) in each data sample's metainfo, as mmseg does (the
+  padding itself is mmseg's ``stack_batch``);
 * stacks the audio into ``[B, T]`` (mono), ``[B, 2, T]`` (stereo) or ``[B, d]`` (precomputed features). Audio
   windows of one batch must have equal shapes (``LoadAudioWindow`` pads / cuts every window to the same length);
   a mismatch is an error naming the sample, never silently padded.
@@ -23,10 +24,9 @@ from numbers import Number
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
+from mmseg.utils import stack_batch
 
 
 def _as_per_sample(inputs: Any) -> tuple[list, list]:
@@ -128,25 +128,23 @@ class AVSDataPreprocessor(BaseDataPreprocessor):
                 img = (img - self.mean) / self.std
             out_imgs.append(img)
         th, tw = self._target_size([im.shape[-2:] for im in out_imgs])
-        padded = []
-        for i, img in enumerate(out_imgs):
+        if samples is not None:
+            for i, (img, ds) in enumerate(zip(out_imgs, samples)):
+                if "gt_sem_seg" in ds and ds.gt_sem_seg.data.shape[-2:] != img.shape[-2:]:
+                    raise ValueError(
+                        f"AVSDataPreprocessor: sample {i} ({ds.metainfo.get('img_path')}) mask "
+                        f"{tuple(ds.gt_sem_seg.data.shape[-2:])} does not match image {tuple(img.shape[-2:])}"
+                    )
+        img_shapes = [ds.metainfo.get("img_shape") for ds in samples] if samples is not None else []
+        # mmseg's rule: right/bottom padding of the images (pad_val) and of the masks (seg_pad_val) to (th, tw)
+        img_batch, _ = stack_batch(out_imgs, samples, size=(th, tw), pad_val=self.pad_val, seg_pad_val=self.seg_pad_val)
+        for img, ds, img_shape in zip(out_imgs, samples or [], img_shapes):
+            # this preprocessor's metainfo (pad_shape also without a mask; stack_batch rewrote img_shape)
             h, w = img.shape[-2:]
-            pad = (0, tw - w, 0, th - h)  # left, right, top, bottom in F.pad order
-            padded.append(F.pad(img, pad, value=self.pad_val))
-            if samples is not None:
-                ds = samples[i]
-                ds.set_metainfo(
-                    dict(batch_input_shape=(th, tw), pad_shape=(th, tw), padding_size=[0, tw - w, 0, th - h])
-                )
-                if "gt_sem_seg" in ds:
-                    gt = ds.gt_sem_seg.data
-                    if gt.shape[-2:] != (h, w):
-                        raise ValueError(
-                            f"AVSDataPreprocessor: sample {i} ({ds.metainfo.get('img_path')}) mask "
-                            f"{tuple(gt.shape[-2:])} does not match image {(h, w)}"
-                        )
-                    ds.gt_sem_seg = PixelData(data=F.pad(gt, pad, value=self.seg_pad_val))
-        img_batch = torch.stack(padded, 0)
+            meta = dict(batch_input_shape=(th, tw), pad_shape=(th, tw), padding_size=[0, tw - w, 0, th - h])
+            if img_shape is not None:
+                meta["img_shape"] = img_shape
+            ds.set_metainfo(meta)
 
         shapes = {tuple(a.shape) for a in auds}
         if len(shapes) != 1:
