@@ -1,7 +1,9 @@
 """Safe, strict checkpoint loading shared by every part of ddeseg_layers.
 
-* ``load_checkpoint_file`` reads a file with ``torch.load(weights_only=True)`` (or ``.npy`` with
-  ``allow_pickle=False``) and unwraps the usual containers (``state_dict``, ``model``, ``module``).
+* ``read_weights_only`` is the one place that reads a torch-saved file: ``torch.load(map_location="cpu",
+  weights_only=True)``, with errors that name the file (checkpoints, saved memories, precomputed-feature caches).
+* ``load_checkpoint_file`` reads a checkpoint through it and unwraps the usual containers (``state_dict``,
+  ``model``, ``module``).
 * ``load_state_dict_strict`` loads into a module and, on any mismatch, raises ``CheckpointMismatchError``
   listing the missing, unexpected and shape-mismatched keys. Nothing is ever loaded with a silent
   ``strict=False``: callers that deliberately skip keys say which ones with ``ignore``/``allow_missing``
@@ -14,6 +16,7 @@ import fnmatch
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,21 +43,42 @@ def _match(key: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
+def read_weights_only(path: str | os.PathLike, *, what: str = "checkpoint", hint: str = "") -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``: the one reader of torch-saved files.
+
+    Pickles can execute code, so nothing in ddeseg reads a torch file any other way (a trusted run's own
+    checkpoints are mmengine's business, see ``mmseg_plugin.hooks.run_checkpoints``).
+
+    Args:
+        path: the file.
+        what: what the file is, for the messages (``"checkpoint"``, ``"SemanticMemory file"``, ...).
+        hint: appended to the unreadable-file message (how to fix it).
+
+    Raises:
+        FileNotFoundError: ``"{what} not found: {path}"``.
+        ValueError: ``"cannot read {what} {path} with torch.load(weights_only=True) (...)"`` plus ``hint``.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
+        msg = f"cannot read {what} {path} with torch.load(weights_only=True) ({type(exc).__name__}: {exc})."
+        raise ValueError(f"{msg} {hint}" if hint else msg) from exc
+
+
 def load_checkpoint_file(path: str | os.PathLike, *, unwrap: Iterable[str] = ("state_dict", "model", "module")):
     """Read a checkpoint safely (``weights_only=True``) and unwrap nested state-dict containers.
 
     Raises FileNotFoundError / ValueError naming the file on any problem.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-        raise ValueError(
-            f"cannot read checkpoint {path} with torch.load(weights_only=True): {exc}. "
-            "Third-party weights are only ever read weights-only; convert the file to a plain state dict."
-        ) from exc
+    obj = read_weights_only(
+        path,
+        what="checkpoint file",
+        hint="Third-party weights are only ever read weights-only; convert the file to a plain state dict.",
+    )
     for key in unwrap:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]

@@ -384,15 +384,10 @@ class SemanticMemory(nn.Module):
         Raises:
             FileNotFoundError, ValueError: the message names the file and the problem.
         """
+        from .checkpoint import read_weights_only
+
         where = os.fspath(path)
-        if not os.path.isfile(where):
-            raise FileNotFoundError(f"SemanticMemory.load: file not found: {where}")
-        try:
-            obj = torch.load(where, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-            raise ValueError(
-                f"SemanticMemory.load: cannot read {where} with torch.load(weights_only=True): {exc}"
-            ) from exc
+        obj = read_weights_only(where, what="SemanticMemory.load: memory file")
         if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
             raise ValueError(f"SemanticMemory.load: {where} is not a saved SemanticMemory (format tag missing)")
         missing = [name for name in _BUFFERS if name not in obj]

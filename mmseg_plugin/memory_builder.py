@@ -242,7 +242,11 @@ def extract_single_source_features(
     from ddeseg_layers.memory import audio_encoder_fingerprint
 
     fingerprint = audio_encoder_fingerprint(backbone)
-    parts = [torch.load(os.path.join(cache_dir, f"chunk_{k:05d}.pt"), weights_only=True) for k in range(n_chunks)]
+    from ddeseg_layers.checkpoint import read_weights_only
+
+    parts = [
+        read_weights_only(os.path.join(cache_dir, f"chunk_{k:05d}.pt"), what="feature chunk") for k in range(n_chunks)
+    ]
     features = torch.cat([p["features"] for p in parts])
     labels = torch.cat([p["labels"] for p in parts])
     return dict(

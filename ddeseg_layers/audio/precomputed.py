@@ -10,11 +10,11 @@ instead of being unpickled (arbitrary pickles can run code).
 from __future__ import annotations
 
 import os
-import pickle
 from typing import Optional, Sequence
 
 import torch
 
+from ..checkpoint import read_weights_only
 from .base import FreezableBackbone
 
 __all__ = ["PrecomputedAudio", "load_avsbench_logmel"]
@@ -67,17 +67,13 @@ def load_avsbench_logmel(
             pickle of a numpy array or a custom object), has the wrong shape, or holds NaN/inf.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"AVSBench log-mel cache not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
-        raise ValueError(
-            f"{path}: not readable with torch.load(weights_only=True) ({type(exc).__name__}: {exc}). AVSBench caches "
-            "are torch.save()-d tensors; this file is something else (a plain pickle or a custom object). Pickles "
-            "can execute code, so it is not unpickled here: regenerate it from the wav with VGGishLogMel, or, if "
-            "you trust its origin, convert it once to a tensor with torch.save()."
-        ) from exc
+    obj = read_weights_only(
+        path,
+        what="AVSBench log-mel cache",
+        hint="AVSBench caches are torch.save()-d tensors; this file is something else (a plain pickle or a custom "
+        "object). Pickles can execute code, so it is not unpickled here: regenerate it from the wav with "
+        "VGGishLogMel, or, if you trust its origin, convert it once to a tensor with torch.save().",
+    )
     if not torch.is_tensor(obj):
         raise ValueError(f"{path}: expected a tensor, found {type(obj).__name__}")
     obj = obj.float()
