@@ -2,7 +2,9 @@
 
 Each op registers an ordered list of :class:`Backend` objects. A backend answers
 ``not_supported_reasons(inputs) -> list[str]`` for a concrete call (empty list = it can run) and
-``availability() -> list[str]`` for the machine as a whole (used by :func:`report`). Selection, per call:
+``availability() -> list[str]`` for the machine as a whole (used by :func:`report`), and carries the function that
+runs the op (``run``), so the op calls what :func:`select` returns and never decides again by name. Selection,
+per call:
 
 1. ``backend=`` passed by the caller, else the environment variable ``DDESEG_BACKEND`` (read at call time), else
 2. the first backend marked ``auto`` with no reasons (for edge_aggregate: triton, then torch; the literal
@@ -40,6 +42,8 @@ class Backend:
         availability: () -> reasons the backend cannot run on this machine at all (empty = available).
         auto: whether automatic selection may pick it.
         description: one line for the report.
+        run: the implementation, called with the op's own arguments (``None`` only for backends that are never
+            run, e.g. in tests of the selection).
     """
 
     name: str
@@ -47,6 +51,7 @@ class Backend:
     availability: Callable[[], list]
     auto: bool = True
     description: str = ""
+    run: Optional[Callable[..., Any]] = None
 
 
 _REGISTRY: dict = {}

@@ -11,7 +11,8 @@ memory, W and b from the op's dP and dU. The op returns (out, stats); stats [Q, 
 float32) is saved for the backward (recomputation) and is not differentiable. Double backward is not supported
 by the fused backend.
 
-Backends (dispatch.py): ``triton`` (CUDA, fp32/fp16/bf16, d <= 4096), ``torch`` (factorised, any device and
+Backends (dispatch.py; each carries its run function, ``edge_aggregate`` runs what ``dispatch.select`` returns):
+``triton`` (CUDA, fp32/fp16/bf16, d <= 4096), ``torch`` (factorised, any device and
 floating dtype: on CPU the op with its chunked, recomputing CPU kernels; elsewhere plain autograd over
 ``edge_aggregate_projected``), ``reference`` (literal, only on request).
 ``DDESEG_BACKEND=reference|torch|triton`` forces one.
@@ -141,6 +142,29 @@ edge_aggregate_fused.register_autograd(_backward, setup_context=_setup_context)
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _run_triton(query, memory, index, weight, bias, score_weight, reduce, *, memory_proj, entry_mask):
+    """The fused op on CUDA (its Triton kernels)."""
+    P = project_memory(memory, weight) if memory_proj is None else memory_proj
+    U = project_query(query, weight, bias)
+    out, _ = edge_aggregate_fused(P, U, index, score_weight, entry_mask, reduce)
+    return out
+
+
+def _run_torch(query, memory, index, weight, bias, score_weight, reduce, *, memory_proj, entry_mask):
+    """Factorised PyTorch: on CPU the fused op (its chunked, recomputing CPU kernels), elsewhere plain autograd."""
+    P = project_memory(memory, weight) if memory_proj is None else memory_proj
+    U = project_query(query, weight, bias)
+    if U.device.type != "cpu":
+        return edge_aggregate_projected(P, U, index, score_weight, reduce, entry_mask)
+    out, _ = edge_aggregate_fused(P, U, index, score_weight, entry_mask, reduce)
+    return out
+
+
+def _run_reference(query, memory, index, weight, bias, score_weight, reduce, *, memory_proj, entry_mask):
+    """The literal eqs. 5-6 / 9-10 (``memory_proj`` is not used)."""
+    return edge_aggregate_reference(query, memory, index, weight, bias, score_weight, reduce, entry_mask=entry_mask)
+
+
 def _no_reasons(inputs: Mapping[str, Any]) -> list:
     return []
 
@@ -191,6 +215,7 @@ dispatch.register_backend(
         _triton_availability,
         auto=True,
         description="fused Triton forward/backward (ddeseg::edge_aggregate_fused), CUDA",
+        run=_run_triton,
     ),
 )
 dispatch.register_backend(
@@ -202,6 +227,7 @@ dispatch.register_backend(
         auto=True,
         description="factorised PyTorch (project memory once, gather), any device; "
         "on CPU chunked with a recomputing backward",
+        run=_run_torch,
     ),
 )
 dispatch.register_backend(
@@ -212,6 +238,7 @@ dispatch.register_backend(
         _always_available,
         auto=False,
         description="literal eqs. 5-6 / 9-10 (materialises [Q, J, d] and Q*J d x d products), on request",
+        run=_run_reference,
     ),
 )
 
@@ -303,12 +330,6 @@ def edge_aggregate(
         "reduce": reduce,
     }
     chosen = dispatch.select(OP_NAME, inputs, backend)
-    if chosen.name == "reference":
-        return edge_aggregate_reference(query, memory, index, weight, bias, score_weight, reduce, entry_mask=entry_mask)
-    P = project_memory(memory, weight) if memory_proj is None else memory_proj
-    U = project_query(query, weight, bias)
-    if chosen.name == "torch" and U.device.type != "cpu":
-        return edge_aggregate_projected(P, U, index, score_weight, reduce, entry_mask)
-    # triton on CUDA; torch on CPU: the op's chunked CPU kernels (projected_forward_with_stats / projected_backward)
-    out, _ = edge_aggregate_fused(P, U, index, score_weight, entry_mask, reduce)
-    return out
+    return chosen.run(
+        query, memory, index, weight, bias, score_weight, reduce, memory_proj=memory_proj, entry_mask=entry_mask
+    )
