@@ -19,9 +19,10 @@ Inputs per data sample (a ``SegDataSample`` or the dict mmengine's ``Evaluator``
 
 * ``pred_sem_seg.data``: [1, H, W] (or [H, W]) class indices; binary tasks 0/1.
 * ``gt_sem_seg.data``: [1, H, W] int64 class indices, ``ignore_index`` (255) excluded; same H, W as the prediction.
-* ``seg_logits.data``: [C, H, W] scores; needed only for the binary F of ``"avsbench"``. ``binary_score="logits"``
-  (contract): C = 1 -> sigmoid, C > 1 -> 1 - softmax[0]. mmseg's ``BaseSegmentor.postprocess_result`` stores
-  sigmoid *probabilities* for C = 1: use ``binary_score="probabilities"`` with such a segmentor.
+* ``seg_logits.data``: [C, H, W] scores; needed only for the binary F of ``"avsbench"``. The default
+  ``binary_score`` is what ``AVSSegmentor`` stores (``mmseg_plugin.models.segmentor.BINARY_SEG_LOGITS``:
+  ``"probabilities"``, sigmoid probabilities for C = 1 as mmseg's ``BaseSegmentor.postprocess_result``; C > 1 ->
+  1 - x[0]). ``binary_score="logits"`` for raw scores: C = 1 -> sigmoid, C > 1 -> 1 - softmax[0].
 * metainfo ``has_label`` (False: skipped and counted) and ``img_path`` (named in errors).
 """
 
@@ -36,6 +37,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
 
+from ..models.segmentor import BINARY_SEG_LOGITS
 from .avs_metric_functions import (
     AVSBENCH_BETA2,
     AVSBENCH_NUM_THRESHOLDS,
@@ -96,7 +98,8 @@ class AVSMetric(BaseMetric):
             over thresholds, independent of batching. ``"batch"``: AVSBench's convention, max per group of
             ``batch_size_for_compat`` consecutive frames then mean over groups (J likewise mean of group means).
         batch_size_for_compat: frames per group for ``f_max_per="batch"`` (AVSBench S4 / MS3 test: 5, one video).
-        binary_score: ``"logits"`` or ``"probabilities"``: what ``seg_logits`` holds (see module docstring).
+        binary_score: ``"logits"`` or ``"probabilities"``: what ``seg_logits`` holds (see module docstring); default:
+            what ``AVSSegmentor`` stores.
         collect_device, prefix, collect_dir: as mmengine's ``BaseMetric``.
     """
 
@@ -113,7 +116,7 @@ class AVSMetric(BaseMetric):
         num_thresholds: int = AVSBENCH_NUM_THRESHOLDS,
         f_max_per: str = "dataset",
         batch_size_for_compat: Optional[int] = None,
-        binary_score: str = "logits",
+        binary_score: str = BINARY_SEG_LOGITS,
         collect_device: str = "cpu",
         prefix: Optional[str] = None,
         collect_dir: Optional[str] = None,

@@ -47,6 +47,10 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+#: what ``seg_logits`` holds for a binary (one-channel) task: sigmoid probabilities, as mmseg's ``BaseSegmentor``.
+#: ``AVSMetric``'s default ``binary_score`` reads this, so segmentor and metric agree without a config override.
+BINARY_SEG_LOGITS = "probabilities"
+
 TASKS = ("semantic", "binary")
 
 
@@ -273,7 +277,7 @@ class AVSSegmentor(BaseSegmentor):
             if tuple(logit.shape[-2:]) != size:
                 logit = F.interpolate(logit, size=size, mode="bilinear", align_corners=False)
             logit = logit[0]
-            if channels == 1:
+            if channels == 1:  # BINARY_SEG_LOGITS
                 prob = logit.sigmoid()
                 pred = (prob > self.threshold).long()
                 ds.set_data(dict(seg_logits=PixelData(data=prob), pred_sem_seg=PixelData(data=pred)))

@@ -96,7 +96,7 @@ def test_binary_dataset_level_hand_case():
 @pytest.mark.parametrize("kind", ["logits1", "logits2"])
 def test_binary_logits_inputs_match_probabilities(kind):
     ref = _run(AVSMetric(binary_score="probabilities"), _binary_samples(), 3, BINARY_META)
-    r = _run(AVSMetric(), _binary_samples(kind), 3, BINARY_META)
+    r = _run(AVSMetric(binary_score="logits"), _binary_samples(kind), 3, BINARY_META)
     _approx_dict(r, ref)
 
 
@@ -226,3 +226,9 @@ def test_errors_name_the_problem():
     metric = AVSMetric()
     with pytest.raises(ValueError, match="none of the 1 evaluated frames"):
         _run(metric, [_sample([[0]], [[0]], has_label=False)], 1, SEMANTIC_META)
+
+
+def test_default_binary_score_is_what_the_segmentor_stores():
+    from mmseg_plugin.models.segmentor import BINARY_SEG_LOGITS
+
+    assert AVSMetric().binary_score == BINARY_SEG_LOGITS == "probabilities"
