@@ -21,12 +21,7 @@ import json
 import os
 import os.path as osp
 import statistics
-import sys
 import tempfile
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, osp.join(ROOT, "tools"))
 
 
 def run_benchmark(
@@ -40,7 +35,9 @@ def run_benchmark(
 ) -> dict:
     """Train and score the stage-1 encoder and the CNN baseline for every seed; returns the raw results + summary."""
     from mmengine.config import Config
-    from train import apply_avss_classes, import_plugin
+
+    from mmseg_plugin.apis.config_helpers import apply_avss_classes
+    from mmseg_plugin.apis.scope import import_plugin
 
     import_plugin()
     from mmseg_plugin.audio_stage import (

@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from .apis.scope import ensure_mmseg_scope  # noqa: F401  (its former home; diagnostics and tests import it here)
 from .config_utils import plain as _to_plain
 
 DEFAULTS = dict(
@@ -49,14 +50,6 @@ DEFAULTS = dict(
     ignore_index=255,
     label_task=None,
 )
-
-
-def ensure_mmseg_scope() -> None:
-    """Make ``mmseg`` the default registry scope when none is set (building pipelines outside a Runner)."""
-    from mmengine.registry import DefaultScope, init_default_scope
-
-    if DefaultScope.get_current_instance() is None:
-        init_default_scope("mmseg")
 
 
 def builder_settings(cfg) -> dict:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import apply_avss_classes, apply_data_root, import_plugin  # noqa: E402
+from mmseg_plugin.apis.config_helpers import apply_avss_classes, apply_data_root
+from mmseg_plugin.apis.scope import import_plugin
 
 
 def main(argv=None) -> dict:

@@ -98,8 +98,8 @@ def main(argv=None) -> int:
     from mmengine.config import Config
 
     import mmseg_plugin  # noqa: F401  (registers the datasets and transforms)
+    from mmseg_plugin.apis.scope import ensure_mmseg_scope
     from mmseg_plugin.datasets.validation import validate_split
-    from mmseg_plugin.memory_builder import ensure_mmseg_scope
 
     ensure_mmseg_scope()
     cfg = Config.fromfile(args.config)

@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import import_plugin  # noqa: E402
+from mmseg_plugin.apis.scope import import_plugin
 
 
 def parse_args(argv=None):

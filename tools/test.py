@@ -14,17 +14,15 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import (  # noqa: E402
+from mmseg_plugin.apis.config_helpers import (
     add_mask_writer,
     apply_avss_classes,
     apply_data_root,
-    import_plugin,
-    process_group,
     set_cpu_dist_backend,
 )
+from mmseg_plugin.apis.distributed import process_group
+from mmseg_plugin.apis.scope import import_plugin
 
 
 def enable_drawing(cfg, show_dir: str, interval: int) -> None:

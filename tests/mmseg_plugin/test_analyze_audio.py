@@ -114,7 +114,7 @@ def test_analyze_tool_end_to_end(tmp_path, tool, tiny_synthetic_config):
 
     import mmseg_plugin.registry  # noqa: F401
     from ddeseg_layers.memory import SemanticMemory
-    from mmseg_plugin.memory_builder import ensure_mmseg_scope
+    from mmseg_plugin.apis.scope import ensure_mmseg_scope
 
     ensure_mmseg_scope()
     cfg_path = tiny_synthetic_config(tmp_path, train=6, test=4)

@@ -190,7 +190,9 @@ def _fixtures():
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
 def test_every_dataset_layout_validates_and_reports_a_missing_frame(tmp_path, tool, name):
     """Clean fixture layouts of every registered dataset type pass; a deleted frame is then reported by name."""
-    tool("train").import_plugin()
+    from mmseg_plugin.apis.scope import import_plugin
+
+    import_plugin()
     from mmseg_plugin.datasets.validation import validate_split
 
     writer, ds_cfg, split, n_frames, n_labelled = LAYOUTS[name]

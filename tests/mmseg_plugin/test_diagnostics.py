@@ -20,7 +20,7 @@ def tiny(tmp_path_factory, tiny_synthetic_config):
     from mmseg.registry import DATASETS
 
     import mmseg_plugin.registry  # noqa: F401
-    from mmseg_plugin.memory_builder import ensure_mmseg_scope
+    from mmseg_plugin.apis.scope import ensure_mmseg_scope
 
     ensure_mmseg_scope()
     tmp = tmp_path_factory.mktemp("diag")

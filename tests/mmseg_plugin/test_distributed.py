@@ -117,7 +117,7 @@ def _metric_of_saved_masks(cfg_path, masks_dir):
     from mmseg.registry import DATASETS, METRICS
 
     import mmseg_plugin  # noqa: F401
-    from mmseg_plugin.memory_builder import ensure_mmseg_scope
+    from mmseg_plugin.apis.scope import ensure_mmseg_scope
 
     ensure_mmseg_scope()
     cfg = Config.fromfile(cfg_path)

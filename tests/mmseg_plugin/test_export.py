@@ -21,7 +21,7 @@ def tiny(tmp_path_factory, tiny_synthetic_config):
 
     import mmseg_plugin.registry  # noqa: F401
     from ddeseg_layers.memory import SemanticMemory
-    from mmseg_plugin.memory_builder import ensure_mmseg_scope
+    from mmseg_plugin.apis.scope import ensure_mmseg_scope
 
     ensure_mmseg_scope()
     tmp = tmp_path_factory.mktemp("export")

@@ -23,7 +23,9 @@ def tiny(tmp_path, tool, tiny_synthetic_config):
     """(config object, data root) of a freshly generated tiny synthetic set."""
     from mmengine.config import Config
 
-    tool("train").import_plugin()
+    from mmseg_plugin.apis.scope import import_plugin
+
+    import_plugin()
     from mmseg_plugin.synthetic import generate_synthetic_avs
 
     path = tiny_synthetic_config(tmp_path)
@@ -208,12 +210,13 @@ def test_two_ranks_one_rank_fails_both_end_with_the_error(tiny, tmp_path):
     assert _live_processes_with(cfg_path) == []
 
 
-def test_cpu_process_group_timeout_from_config(tool):
+def test_cpu_process_group_timeout_from_config():
     import datetime
 
     from mmengine.config import Config
 
-    train = tool("train")
+    from mmseg_plugin.apis import distributed as train
+
     assert train.dist_timeout(Config(dict(env_cfg=dict(dist_cfg=dict(backend="gloo", timeout=60))))) == (
         datetime.timedelta(seconds=60)
     )
