@@ -4,7 +4,7 @@ DEM-weighted tokens on single-source frames (mmseg_plugin/audio_analysis.py has 
     python tools/analyze_audio.py CONFIG CHECKPOINT [--out DIR] [--fit-split train] [--eval-split test]
         [--data-root ROOT] [--batch-size 16] [--max-frames N] [--seed 0]
 
-The checkpoint supplies the weights and the semantic memory (``mmseg_plugin.inference.init_model``). Frames go
+The checkpoint supplies the weights and the semantic memory (``mmseg_plugin.apis.inference.init_model``). Frames go
 through the config's test pipeline and ``model.test_step``. The probe (standardised multinomial logistic regression,
 scikit-learn) is fitted on the ``--fit-split`` single-source frames and scored on the ``--eval-split`` ones (a
 held-out split: no clip is in both); the t-SNE pictures show the eval frames coloured by class.
@@ -37,8 +37,8 @@ def split_dataset(cfg, split: str):
 
     from mmseg.registry import DATASETS
 
+    from mmseg_plugin.apis.memory_builder import test_pipeline
     from mmseg_plugin.diagnostics import split_dataset_cfg
-    from mmseg_plugin.memory_builder import test_pipeline
 
     ds_cfg = split_dataset_cfg(cfg, split)
     ds_cfg["pipeline"] = copy.deepcopy(test_pipeline(cfg))
@@ -47,7 +47,7 @@ def split_dataset(cfg, split: str):
 
 def class_setup(cfg, dataset):
     """(task, class names, class_index for binary tasks)."""
-    from mmseg_plugin.memory_builder import class_names_for_binary
+    from mmseg_plugin.apis.memory_builder import class_names_for_binary
 
     task = cfg.model.get("task", "semantic")
     if task == "binary":
@@ -61,6 +61,7 @@ def analyze(cfg, checkpoint: str, out: str, fit_split: str = "train", eval_split
     """Record, probe and plot; returns the probe results (also written to ``out/probe.json``)."""
     import numpy as np
 
+    from mmseg_plugin.apis.inference import init_model
     from mmseg_plugin.audio_analysis import (
         REPRESENTATIONS,
         collect_representations,
@@ -68,7 +69,6 @@ def analyze(cfg, checkpoint: str, out: str, fit_split: str = "train", eval_split
         plot_tsne,
         tsne_embedding,
     )
-    from mmseg_plugin.inference import init_model
 
     if fit_split == eval_split:
         raise ValueError(

@@ -7,7 +7,7 @@ encoder of tools/run_pipeline.py) over the training set's single-source frames (
 non-background class; S4/MS3 configs: the S4 category of each frame), with a progress bar and a resumable feature
 cache (``memory_builder.cache_dir``: per-chunk .pt files + manifest.json), then ``SemanticMemory.build`` with
 ``memory_builder.num_clusters`` x ``reps_per_cluster`` representatives per class, saved to
-``semantic_memory_path``. Details: mmseg_plugin/memory_builder.py.
+``semantic_memory_path``. Details: mmseg_plugin/apis/memory_builder.py.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main(argv=None) -> dict:
     import_plugin()
     from mmengine.config import Config
 
-    from mmseg_plugin.memory_builder import build_and_save_memory
+    from mmseg_plugin.apis.memory_builder import build_and_save_memory
 
     cfg = Config.fromfile(args.config)
     if args.data_root:

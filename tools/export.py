@@ -75,8 +75,8 @@ def export(args) -> dict:
         export_onnx,
         export_program,
     )
+    from mmseg_plugin.apis.inference import init_model
     from mmseg_plugin.apis.inferencer import resolve_model
-    from mmseg_plugin.inference import init_model
     from mmseg_plugin.quiet import progress
 
     config, checkpoint = resolve_model(args.model, args.checkpoint)

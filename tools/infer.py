@@ -126,8 +126,8 @@ def infer_video(args) -> dict:
 def infer_frames(args) -> list:
     from mmengine.config import Config
 
+    from mmseg_plugin.apis.inference import clip_frame_items, init_model, predict_clip
     from mmseg_plugin.evaluation import AVSMaskWriter
-    from mmseg_plugin.inference import clip_frame_items, init_model, predict_clip
     from mmseg_plugin.quiet import stdout_to_log
 
     cfg = Config.fromfile(args.config)

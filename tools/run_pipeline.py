@@ -16,8 +16,8 @@ Stages (each skipped when its output exists, unless named in ``--force``; ``--fo
    (``audio_finetune = True``; the paper's §4 uses the AudioSet HTS-AT as is), on for the synthetic ones whose encoder
    has no pretrained checkpoint (mmseg_plugin/recipe.py).
 2. ``memory``: build the semantic memory from that encoder's features of single-source training frames
-   (mmseg_plugin.memory_builder) -> ``<work_dir>/semantic_memory.pth``. Skipped when the config supplies its own bank
-   (``model.net.pretrained.memory``, e.g. ``configs/ddeseg_official_avss.py``): bank and encoder are left alone.
+   (mmseg_plugin.apis.memory_builder) -> ``<work_dir>/semantic_memory.pth``. Skipped when the config supplies its own
+   bank (``model.net.pretrained.memory``, e.g. ``configs/ddeseg_official_avss.py``): bank and encoder are left alone.
 3. ``train``:  train DDESeg with that memory and encoder through mmengine's Runner (the `mim train` path), model
    selection on val -> ``<work_dir>/ddeseg/`` (an interrupted run resumes from its last checkpoint).
 4. ``test``:   evaluate the final checkpoint on the test split with AVSMetric (AVSBench per-frame and dataset-level
@@ -39,18 +39,16 @@ import glob
 import json
 import os
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import (  # noqa: E402
+from mmseg_plugin.apis.config_helpers import (
     add_mask_writer,
     apply_avss_classes,
     apply_data_root,
-    import_plugin,
     set_cpu_dist_backend,
     shrink_iter_schedule,
 )
+from mmseg_plugin.apis.scope import import_plugin
 
 STAGES = ("data", "audio", "memory", "train", "test")
 SHOW_PROGRESS = False  # set by main(): progress bars per stage (not with --verbose)
@@ -334,7 +332,7 @@ def _main(argv, stack: contextlib.ExitStack) -> dict:
     elif osp.isfile(memory) and "memory" not in force:
         print(f"[memory] {memory} exists: skipped")
     else:
-        from mmseg_plugin.memory_builder import build_and_save_memory
+        from mmseg_plugin.apis.memory_builder import build_and_save_memory
 
         mcfg = copy.deepcopy(cfg)
         mb = dict(mcfg.get("memory_builder", None) or {})

@@ -153,7 +153,7 @@ class DDESegInferencer:
         weights: the checkpoint (None with a work_dir: its best / last checkpoint).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         batch_size: frames per forward pass (does not change what is computed for a frame; see
-            mmseg_plugin.inference for the last-bit caveat).
+            mmseg_plugin.apis.inference for the last-bit caveat).
         cfg_options: mmengine ``merge_from_dict`` overrides.
         show_progress: tqdm bars (stderr) while segmenting and while writing the overlay video.
     """
@@ -169,7 +169,7 @@ class DDESegInferencer:
     ) -> None:
         from mmengine.config import Config
 
-        from mmseg_plugin.inference import init_model
+        from .inference import init_model
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -206,7 +206,7 @@ class DDESegInferencer:
         if self._pipeline is None:
             from mmengine.dataset import Compose
 
-            from mmseg_plugin.memory_builder import ensure_mmseg_scope
+            from .scope import ensure_mmseg_scope
 
             ensure_mmseg_scope()
             built = []
@@ -526,8 +526,8 @@ class DDESegInferencer:
         from PIL import Image
 
         from mmseg_plugin.audio_io import read_wav
-        from mmseg_plugin.inference import clip_frame_items, predict_clip
 
+        from .inference import clip_frame_items, predict_clip
         from .timeline import Timeline
 
         items = clip_frame_items(frames_dir, audio_path, 1.0 / rate, audio_start, clip_id)

@@ -28,7 +28,7 @@ predict while the memory is still the empty placeholder (no file, no checkpoint)
 ``tools/build_semantic_memory.py``.
 
 Memory provenance: a memory file records the fingerprint of the audio encoder that produced it (weights hash and
-front-end settings, ``mmseg_plugin.memory_builder``), the released bank its own tag. Loading a memory built by a
+front-end settings, ``mmseg_plugin.apis.memory_builder``), the released bank its own tag. Loading a memory built by a
 different encoder than ``net.audio`` (e.g. one built with a fine-tuned encoder next to a config that runs the AudioSet
 HTS-AT) is refused with a ValueError naming the file and both encoders, unless ``allow_memory_encoder_mismatch=True``
 (then it is a warning). A memory file without provenance (written before it existed) loads with a warning.

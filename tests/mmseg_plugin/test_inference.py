@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmseg_plugin.inference import clip_frame_items, default_clip_id, natural_key
+from mmseg_plugin.apis.inference import clip_frame_items, default_clip_id, natural_key
 
 pytestmark = pytest.mark.mmseg
 
@@ -121,7 +121,7 @@ def test_tool_writes_masks_and_overlays_any_batch_size(setup, capsys, tool):
 
 
 def test_init_model_restores_everything_from_the_checkpoint(setup):
-    from mmseg_plugin.inference import init_model
+    from mmseg_plugin.apis.inference import init_model
 
     model, meta = init_model(Config.fromfile(setup["cfg"]), setup["ckpt"])
     assert not model.training and meta["classes"] == setup["ds"].metainfo["classes"]

@@ -56,7 +56,7 @@ def test_memory_builder_cache_resumes(tmp_path, tool, tiny_synthetic_config):
     from mmengine.config import Config
 
     tool("train").import_plugin()
-    from mmseg_plugin.memory_builder import build_and_save_memory
+    from mmseg_plugin.apis.memory_builder import build_and_save_memory
 
     cfg = Config.fromfile(tiny_synthetic_config(tmp_path))
     tool("run_pipeline").stage_data(cfg)  # generates the set
