@@ -55,12 +55,16 @@ def test_pipeline_runs_every_stage_then_skips(tmp_path, tool, tiny_synthetic_con
 def test_memory_builder_cache_resumes(tmp_path, tool, tiny_synthetic_config):
     from mmengine.config import Config
 
-    tool("train").import_plugin()
+    from mmseg_plugin.apis.config_helpers import apply_avss_classes
+    from mmseg_plugin.apis.scope import import_plugin
+
+    import_plugin()
+    from mmseg_plugin.apis import pipeline
     from mmseg_plugin.apis.memory_builder import build_and_save_memory
 
     cfg = Config.fromfile(tiny_synthetic_config(tmp_path))
-    tool("run_pipeline").stage_data(cfg)  # generates the set
-    assert tool("train").apply_avss_classes(cfg) == 4
+    pipeline.stage_data(cfg)  # generates the set
+    assert apply_avss_classes(cfg) == 4
     cfg.memory_builder.cache_dir = str(tmp_path / "cache")
     first = build_and_save_memory(cfg, out=str(tmp_path / "m1.pth"), progress=False)
     assert first["num_classes"] == 4 and first["frames_per_class"][0] == 0  # background never single-source

@@ -42,14 +42,16 @@ def test_audio_finetune_flag_forces_stage1():
 
 def test_run_pipeline_leaves_the_official_bank_and_encoder_alone(tmp_path, monkeypatch, tool):
     """The official config: stages 1-2 are skipped and the DDESeg run keeps the config's bank and encoder."""
-    tool = tool("run_pipeline")
+    from mmseg_plugin.apis import pipeline
+
+    tool_main = tool("run_pipeline").main
     cfg = _cfg("ddeseg_official_avss.py")
     assert supplied_memory(cfg) == "checkpoints/1s_k5_feabank.npy"
     assert supplied_memory(_cfg("ddeseg_avss.py")) is None
-    monkeypatch.setattr(tool, "stage_data", lambda cfg: dict(train=1, val=1, test=1, classes=["background"]))
-    monkeypatch.setattr(tool, "apply_avss_classes", lambda cfg: None)
+    monkeypatch.setattr(pipeline, "stage_data", lambda cfg: dict(train=1, val=1, test=1, classes=["background"]))
+    monkeypatch.setattr(pipeline, "apply_avss_classes", lambda cfg: None)
     called = []
-    monkeypatch.setattr(tool, "stage_audio", lambda *a, **k: called.append("audio"))
+    monkeypatch.setattr(pipeline, "stage_audio", lambda *a, **k: called.append("audio"))
     seg = {}
 
     def fake_train(scfg):
@@ -57,8 +59,8 @@ def test_run_pipeline_leaves_the_official_bank_and_encoder_alone(tmp_path, monke
         os.makedirs(scfg.work_dir, exist_ok=True)
         return dict(checkpoint="x.pth")
 
-    monkeypatch.setattr(tool, "stage_train", fake_train)
-    summary = tool.main(
+    monkeypatch.setattr(pipeline, "stage_train", fake_train)
+    summary = tool_main(
         [os.path.join(REPO, "configs", "ddeseg_official_avss.py"), "--work-dir", str(tmp_path), "--stop-after", "train"]
     )
     assert called == [] and "memory" not in summary and not (tmp_path / "semantic_memory.pth").exists()
