@@ -412,6 +412,17 @@ class SemanticMemory(nn.Module):
         return mem
 
 
+def read_memory_file(path: Union[str, os.PathLike], *, expected_dim: Optional[int] = None) -> SemanticMemory:
+    """The one reader of a semantic-memory file: the released bank (``.npy``, :meth:`SemanticMemory.from_official`)
+    or a file written by :meth:`SemanticMemory.save` (:meth:`SemanticMemory.load`). Installing it is
+    ``DDESeg.set_memory``'s job (``DDESeg.load_pretrained`` for ``pretrained.memory``, the mmseg segmentor for its
+    ``semantic_memory_path``)."""
+    path = os.fspath(path)
+    if path.endswith(".npy"):
+        return SemanticMemory.from_official(path, expected_dim=expected_dim)
+    return SemanticMemory.load(path, expected_dim=expected_dim)
+
+
 def _refresh_after_load(module: SemanticMemory, incompatible_keys) -> None:
     module.refresh()
 

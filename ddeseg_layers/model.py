@@ -297,7 +297,7 @@ class DDESeg(nn.Module):
         """Load the checkpoints named in ``pretrained`` (see :class:`DDESegConfig`); all strict."""
         from .checkpoint import load_checkpoint_file, load_state_dict_strict
         from .converters import load_encoder_pretrained, load_official_ddeseg
-        from .memory import SemanticMemory
+        from .memory import read_memory_file
 
         unknown = sorted(set(pretrained) - {"encoder", "memory", "official", "model"})
         if unknown:
@@ -311,12 +311,7 @@ class DDESeg(nn.Module):
             path = pretrained["model"]
             reports["model"] = load_state_dict_strict(self, load_checkpoint_file(path), what=str(path))
         if pretrained.get("memory"):
-            path = str(pretrained["memory"])
-            if path.endswith(".npy"):
-                mem = SemanticMemory.from_official(path, expected_dim=self.audio_dim)
-            else:
-                mem = SemanticMemory.load(path, expected_dim=self.audio_dim)
-            self.set_memory(mem)
+            self.set_memory(read_memory_file(str(pretrained["memory"]), expected_dim=self.audio_dim))
             reports["memory"] = None
         return reports
 

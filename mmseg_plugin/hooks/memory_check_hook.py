@@ -2,9 +2,10 @@
 
 ``before_train`` runs after mmengine has resumed or loaded a checkpoint, so the memory is final by then. The hook
 
-1. loads ``model.semantic_memory_path`` if the model's memory is still the empty placeholder and the file exists
-   (``DDESeg.set_memory`` raises a ValueError naming the mismatch in class count or dimension; a memory built by
-   another audio encoder than the model's is refused, see ``mmseg_plugin.models.segmentor.check_memory_encoder``);
+1. asks the segmentor for the late load (``AVSSegmentor.load_memory_if_appeared``: ``model.semantic_memory_path``
+   if the model's memory is still the empty placeholder and the file exists now; the segmentor's
+   ``load_semantic_memory`` raises a ValueError naming the mismatch in class count or dimension and refuses a memory
+   built by another audio encoder than the model's). The hook loads nothing itself;
 2. checks that the memory's class count and dimension equal ``net.memory``'s configured ones and, when the dataset
    metainfo has ``classes``, that the semantic task's class count (``len(classes)``) equals the model's;
 3. raises RuntimeError if the network needs the memory and it is still empty.
@@ -13,8 +14,6 @@ Before val/test only step 3 runs (the memory comes from the checkpoint there).
 """
 
 from __future__ import annotations
-
-import os
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -32,14 +31,11 @@ class SemanticMemoryCheckHook(Hook):
     priority = "HIGH"
 
     def before_train(self, runner) -> None:
-        from ..models.segmentor import load_memory_into, memory_is_populated
-
         model = _unwrap(runner.model)
         if not hasattr(model, "check_memory"):
             raise TypeError(f"SemanticMemoryCheckHook needs an AVSSegmentor, got {type(model).__name__}")
         path = getattr(model, "semantic_memory_path", None)
-        if not memory_is_populated(model.net.memory) and path and os.path.isfile(path):
-            load_memory_into(model.net, path, getattr(model, "allow_memory_encoder_mismatch", False))
+        model.load_memory_if_appeared()
         mem = model.net.memory
         classes = None
         ds = getattr(runner.train_dataloader, "dataset", None)

@@ -21,11 +21,12 @@ pipeline resizes both with the image). Without ground truth the padding and any 
 logits are resized to ``ori_shape``.
 
 Semantic memory: the memory (eqs. 2-4) lives in ``DDESeg.memory`` and therefore in every checkpoint. If
-``semantic_memory_path`` is given and the file exists, it is loaded at build time and handed to
-``DDESeg.set_memory``, which refuses a memory whose class count or feature dimension does not match the model (the
-ValueError names the file and both numbers). A model whose derivation module needs the memory refuses to train or
-predict while the memory is still the empty placeholder (no file, no checkpoint), naming the file to build with
-``tools/build_semantic_memory.py``.
+``semantic_memory_path`` is given and the file exists, it is loaded at build time (``load_semantic_memory``, the one
+place the segmentor reads a memory file; a file written after the build is loaded by ``load_memory_if_appeared``,
+which ``SemanticMemoryCheckHook`` calls before training) and handed to ``DDESeg.set_memory``, which refuses a memory
+whose class count or feature dimension does not match the model (the ValueError names the file and both numbers). A
+model whose derivation module needs the memory refuses to train or predict while the memory is still the empty
+placeholder (no file, no checkpoint), naming the file to build with ``tools/build_semantic_memory.py``.
 
 Memory provenance: a memory file records the fingerprint of the audio encoder that produced it (weights hash and
 front-end settings, ``mmseg_plugin.apis.memory_builder``), the released bank its own tag. Loading a memory built by a
@@ -86,27 +87,6 @@ def check_memory_encoder(net, mem, where: str, allow_mismatch: bool = False) -> 
         "`model.net.audio.checkpoint` at the encoder that built it, or set `model.allow_memory_encoder_mismatch=True`"
         "; refusing to start."
     )
-
-
-def load_memory_into(net, path: str, allow_mismatch: bool = False):
-    """Load the SemanticMemory at ``path`` into ``net`` (``DDESeg.set_memory``), re-raising mismatches with the path;
-    refuses a memory built by another audio encoder (``check_memory_encoder``)."""
-    from ddeseg_layers.memory import SemanticMemory
-
-    try:
-        mem = SemanticMemory.load(path)
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
-        raise ValueError(f"cannot read the semantic memory {path}: {exc}") from exc
-    check_memory_encoder(net, mem, path, allow_mismatch)
-    try:
-        net.set_memory(mem)
-    except ValueError as exc:
-        raise ValueError(
-            f"semantic memory {path} does not fit the model: {exc}. Rebuild it for this config with "
-            "`python tools/build_semantic_memory.py CONFIG` (or fix the config's memory settings); "
-            "refusing to start."
-        ) from exc
-    return mem
 
 
 @MODELS.register_module()
@@ -181,13 +161,44 @@ class AVSSegmentor(BaseSegmentor):
         self.require_memory = uses_memory if require_memory is None else bool(require_memory)
         self.allow_memory_encoder_mismatch = bool(allow_memory_encoder_mismatch)
         if semantic_memory_path and os.path.isfile(semantic_memory_path):
-            load_memory_into(self.net, semantic_memory_path, self.allow_memory_encoder_mismatch)
+            self.load_semantic_memory(semantic_memory_path)
         elif memory_is_populated(self.net.memory) and self.net.memory.provenance is not None:
             # a memory installed by net.pretrained.memory (e.g. the released bank)
             where = str((net.get("pretrained") or {}).get("memory", "net.pretrained.memory"))
             check_memory_encoder(self.net, self.net.memory, where, self.allow_memory_encoder_mismatch)
 
     # ------------------------------------------------------------------ memory
+    def load_semantic_memory(self, path: str):
+        """Install the SemanticMemory file at ``path`` (``read_memory_file``, then ``DDESeg.set_memory``): the one
+        place the segmentor loads a memory file, at build time and late (``load_memory_if_appeared``). Mismatches are
+        re-raised with the path; a memory built by another audio encoder is refused (``check_memory_encoder``)."""
+        from ddeseg_layers.memory import read_memory_file
+
+        try:
+            mem = read_memory_file(path)
+        except Exception as exc:  # noqa: BLE001 - re-raised with context
+            raise ValueError(f"cannot read the semantic memory {path}: {exc}") from exc
+        check_memory_encoder(self.net, mem, path, self.allow_memory_encoder_mismatch)
+        try:
+            self.net.set_memory(mem)
+        except ValueError as exc:
+            raise ValueError(
+                f"semantic memory {path} does not fit the model: {exc}. Rebuild it for this config with "
+                "`python tools/build_semantic_memory.py CONFIG` (or fix the config's memory settings); "
+                "refusing to start."
+            ) from exc
+        return mem
+
+    def load_memory_if_appeared(self) -> bool:
+        """The late load: when the memory is still the empty placeholder and ``semantic_memory_path`` exists now
+        (written after the model was built, and no checkpoint brought a memory), load it. Called by
+        ``SemanticMemoryCheckHook.before_train``, after mmengine has loaded or resumed a checkpoint. True if loaded."""
+        path = self.semantic_memory_path
+        if memory_is_populated(self.net.memory) or not path or not os.path.isfile(path):
+            return False
+        self.load_semantic_memory(path)
+        return True
+
     def check_memory(self) -> None:
         """Raise RuntimeError if the network needs the memory and it is still the empty placeholder."""
         if not self.require_memory:

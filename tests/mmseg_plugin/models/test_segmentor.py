@@ -176,6 +176,27 @@ def test_empty_memory_refuses_to_train(tmp_path):
     model.check_memory()
 
 
+def test_check_hook_leaves_the_late_load_to_the_segmentor(tmp_path, monkeypatch):
+    """A memory written after the model was built is loaded by AVSSegmentor.load_memory_if_appeared (through
+    load_semantic_memory, the segmentor's one loader), which the check hook calls; the hook itself only checks."""
+    from types import SimpleNamespace
+
+    from mmseg_plugin.hooks.memory_check_hook import SemanticMemoryCheckHook
+
+    path = str(tmp_path / "late.pth")
+    model = AVSSegmentor(net=_net(4), losses=SEMANTIC_LOSSES, semantic_memory_path=path)
+    assert model.load_memory_if_appeared() is False  # no file yet
+    _memory(path, 4)
+    loaded = []
+    monkeypatch.setattr(model, "load_semantic_memory", lambda p, f=model.load_semantic_memory: loaded.append(p) or f(p))
+    runner = SimpleNamespace(model=model, train_dataloader=None, logger=SimpleNamespace(info=lambda msg: None))
+    SemanticMemoryCheckHook().before_train(runner)
+    assert loaded == [path]
+    model.check_memory()
+    assert model.load_memory_if_appeared() is False  # populated: nothing loaded twice
+    assert loaded == [path]
+
+
 def test_run_checkpoint_loader_trusts_only_run_dirs(tmp_path):
     run, other = tmp_path / "run", tmp_path / "third_party"
     run.mkdir()
