@@ -117,6 +117,7 @@ def init_model(cfg, checkpoint: str, device: str = "cpu"):
     from mmseg.registry import MODELS
 
     import mmseg_plugin.registry  # noqa: F401  (datasets, transforms, models, metrics, hooks)
+    from mmseg_plugin.audio_rate import check_model_sample_rate
     from mmseg_plugin.hooks import trust_directory
 
     from .scope import ensure_mmseg_scope
@@ -136,6 +137,7 @@ def init_model(cfg, checkpoint: str, device: str = "cpu"):
         if model_cfg["net"].get("memory") is not None:
             model_cfg["net"]["memory"]["num_classes"] = len(meta["classes"])
     model = MODELS.build(model_cfg)
+    check_model_sample_rate(cfg, model)  # the pipeline's LoadAudioWindow rate is the audio backbone's
     try:
         _load_checkpoint_to_model(model, ckpt, strict=True)
     except RuntimeError as exc:

@@ -10,7 +10,8 @@
    metainfo has ``classes``, that the semantic task's class count (``len(classes)``) equals the model's;
 3. raises RuntimeError if the network needs the memory and it is still empty.
 
-Before val/test only step 3 runs (the memory comes from the checkpoint there).
+Before val/test only step 3 runs (the memory comes from the checkpoint there). Before train, val and test the
+config's ``LoadAudioWindow`` sample rates are also compared with the audio backbone's (``mmseg_plugin.audio_rate``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
 
+def _check_sample_rate(runner, model) -> None:
+    """The config's LoadAudioWindow rates against the model's audio backbone (``mmseg_plugin.audio_rate``)."""
+    from ..audio_rate import check_model_sample_rate
+
+    cfg = getattr(runner, "cfg", None)
+    if cfg is not None:
+        check_model_sample_rate(cfg, model, getattr(cfg, "filename", None))
+
+
 @HOOKS.register_module()
 class SemanticMemoryCheckHook(Hook):
     """Validate the semantic memory of an ``AVSSegmentor`` before the run starts."""
@@ -34,6 +44,7 @@ class SemanticMemoryCheckHook(Hook):
         model = _unwrap(runner.model)
         if not hasattr(model, "check_memory"):
             raise TypeError(f"SemanticMemoryCheckHook needs an AVSSegmentor, got {type(model).__name__}")
+        _check_sample_rate(runner, model)
         path = getattr(model, "semantic_memory_path", None)
         model.load_memory_if_appeared()
         mem = model.net.memory
@@ -54,7 +65,9 @@ class SemanticMemoryCheckHook(Hook):
             )
 
     def before_val(self, runner) -> None:
+        _check_sample_rate(runner, _unwrap(runner.model))
         _unwrap(runner.model).check_memory()
 
     def before_test(self, runner) -> None:
+        _check_sample_rate(runner, _unwrap(runner.model))
         _unwrap(runner.model).check_memory()
