@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .config_utils import plain as _plain
+from .models.segmentor import BINARY_SEG_LOGITS
 
 __all__ = [
     "FLOOR_MARGIN",
@@ -133,7 +134,7 @@ def score_predictions(
         if binary:
             pred = (pred > 0).long()
         s.pred_sem_seg = PixelData(data=pred[None])
-        s.seg_logits = PixelData(data=_hard_scores(pred, channels, mcfg.get("binary_score", "logits")))
+        s.seg_logits = PixelData(data=_hard_scores(pred, channels, mcfg.get("binary_score", BINARY_SEG_LOGITS)))
         samples.append(s.to_dict())
     metric.process([], samples)
     return metric.evaluate(len(samples))
