@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .config_utils import plain as _plain
+from .datasets.synthetic import VISIBLE_FOLDER
 from .models.segmentor import BINARY_SEG_LOGITS
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
 
 FLOOR_MARGIN = 2.0  # J&F points above the all-background floor under which the main job warns
 SPLITS = ("train", "val", "test")
-VISIBLE_FOLDER = "labels_visible"
 
 
 def _loader_key(split: str) -> str:

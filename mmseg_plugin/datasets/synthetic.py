@@ -6,18 +6,27 @@ between splits). Generation is deterministic from ``seed`` (mmseg_plugin.synthet
 (temporary folder + rename), so several ranks may start it at once. An existing folder is reused only if its
 manifest records the same preset, generator version and parameters; otherwise construction fails naming the
 difference.
+
+``label_source="visible"`` (synthetic sets only) reads ``labels_visible/<i>.png`` (index PNGs of *every* on-screen
+object, sounding or silent, written by both generators) instead of the AVSS masks of the sounding objects, for the
+same frames. A model trained and scored on them measures what the visual half of a recipe learns in its budget,
+with the audio question removed (the "visual ceiling" diagnostic, docs/training.md).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import os.path as osp
+from typing import List, Optional
 
 from mmseg.registry import DATASETS
 
 from ..synthetic import generate_synthetic_set
 from .avss import AVSSemanticDataset
 
-__all__ = ["AVSSyntheticDataset"]
+__all__ = ["AVSSyntheticDataset", "LABEL_SOURCES", "VISIBLE_FOLDER"]
+
+LABEL_SOURCES = ("rgb", "semantic", "visible")
+VISIBLE_FOLDER = "labels_visible"  # written by both synthetic generators: every on-screen object, index PNGs
 
 
 @DATASETS.register_module()
@@ -30,7 +39,9 @@ class AVSSyntheticDataset(AVSSemanticDataset):
         generator: extra generator parameters of the preset (num_classes, image_size, num_train, num_val, num_test,
             object_scale for "hard", ...).
         preset: "basic" or "hard" (mmseg_plugin.synthetic.PRESETS).
-        **kwargs: see :class:`AVSSemanticDataset` (split, subsets, label_source, check_files, pipeline, ...).
+        label_source: "rgb" / "semantic" (the AVSS masks of the sounding objects) or "visible" (every on-screen
+            object; see the module docstring).
+        **kwargs: see :class:`AVSSemanticDataset` (split, subsets, check_files, pipeline, ...).
     """
 
     DATASET_NAME = "AVSSyntheticDataset"
@@ -41,12 +52,28 @@ class AVSSyntheticDataset(AVSSemanticDataset):
         seed: int = 0,
         generator: Optional[dict] = None,
         preset: str = "basic",
+        label_source: str = "rgb",
         **kwargs,
     ) -> None:
+        if label_source not in LABEL_SOURCES:
+            raise ValueError(
+                f"{self.DATASET_NAME}: label_source must be one of {LABEL_SOURCES}, got {label_source!r} ({data_root})"
+            )
+        self.visible_labels = label_source == "visible"
+        kwargs["label_source"] = "semantic" if self.visible_labels else label_source
         self.preset = preset
         self.manifest = generate_synthetic_set(data_root, preset=preset, seed=seed, **dict(generator or {}))
         kwargs.setdefault("subsets", ("v1s", "v1m"))
         super().__init__(data_root=data_root, **kwargs)
+
+    def _load_items(self) -> List[dict]:
+        items = super()._load_items()
+        if self.visible_labels:
+            for it in items:
+                clip = osp.dirname(osp.dirname(it["img_path"]))
+                it["seg_map_path"] = osp.join(clip, VISIBLE_FOLDER, f"{it['frame_index']}.png")
+                it["label_format"] = "index"
+        return items
 
     def _default_metainfo(self, data_root: str) -> dict:
         meta = super()._default_metainfo(data_root)

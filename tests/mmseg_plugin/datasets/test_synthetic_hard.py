@@ -261,3 +261,31 @@ def test_basic_preset_also_writes_visible_maps(tmp_path):
                 assert ((sem == 0) | (sem == vis)).all()  # sounding objects are visible objects with the same class
                 silent_pixels += int(((vis > 0) & (sem == 0)).sum())
     assert silent_pixels > 0  # silent on-screen objects (and inactive seconds) appear in the visible maps only
+
+
+def test_visible_label_source_reads_every_on_screen_object_for_the_same_frames(small_set):
+    root, _, _ = small_set
+    for split in ("train", "test"):
+        kw = dict(preset="hard", split=split, generator=SMALL, test_mode=split != "train")
+        sounding = AVSSyntheticDataset(str(root), **kw)
+        visible = AVSSyntheticDataset(str(root), label_source="visible", **kw)
+        assert len(sounding) == len(visible) > 0
+        grew = 0
+        for i in range(len(sounding)):
+            a, b = sounding.get_data_info(i), visible.get_data_info(i)
+            assert a["img_path"] == b["img_path"] and a["has_label"] == b["has_label"]
+            if not b["has_label"]:
+                assert b["seg_map_path"] is None
+                continue
+            assert b["label_format"] == "index" and "/labels_visible/" in b["seg_map_path"].replace(os.sep, "/")
+            gt = decode_label_file(a["seg_map_path"], a["label_format"], num_classes=13)
+            vis = decode_label_file(b["seg_map_path"], b["label_format"], num_classes=13)
+            assert np.array_equal(vis[gt > 0], gt[gt > 0])  # every sounding object pixel is a visible one, same class
+            grew += int((vis > 0).sum() > (gt > 0).sum())
+        assert grew > 0  # silent on-screen objects exist in the set
+
+
+def test_bad_label_source_is_a_clear_error(small_set):
+    root, _, _ = small_set
+    with pytest.raises(ValueError, match=r"label_source must be one of .*'visible'.*'depth'"):
+        AVSSyntheticDataset(str(root), preset="hard", split="val", generator=SMALL, label_source="depth")
