@@ -1,0 +1,78 @@
+"""Every leaf config resolves to the dict recorded in tests/data/config_snapshot.json (written by
+tests/configs_snapshot.py from the configs as they were before the refactor of issue 13, item 4), except the
+deliberate differences listed in ALLOWED. Any other difference fails and names the leaf and the key path."""
+
+import importlib.util
+import os
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "configs_snapshot", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs_snapshot.py")
+)
+_snap = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_snap)
+leaves, read, resolve = _snap.leaves, _snap.read, _snap.resolve
+
+# Deliberate differences from the snapshot: (leaf or "*" for every leaf, key path, why). A key path is dotted, list
+# items by index. Keep each entry commented; an entry that no longer matches a difference fails too (stale).
+ALLOWED: list = []
+
+_MISSING = object()
+
+
+def diff(old, new, path: str = "") -> list:
+    """Key paths where `new` differs from `old` (added, removed, changed), depth first."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            sub = f"{path}.{key}" if path else str(key)
+            out += diff(old.get(key, _MISSING), new.get(key, _MISSING), sub)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in diff(a, b, f"{path}.{i}")]
+    if old is _MISSING or new is _MISSING or old != new or type(old) is not type(new):
+        return [path]
+    return []
+
+
+def _allowed(leaf: str, key: str) -> bool:
+    return any(who in ("*", leaf) and key == path for who, path, _why in ALLOWED)
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+    return read()
+
+
+def test_same_leaves(snapshot):
+    assert leaves() == sorted(snapshot), "a leaf config was added or removed: regenerate the snapshot"
+
+
+@pytest.mark.parametrize("leaf", leaves())
+def test_leaf_resolves_as_snapshot(leaf, snapshot):
+    if leaf not in snapshot:
+        pytest.skip(f"{leaf} is not in the snapshot (test_same_leaves reports it)")
+    old, new = snapshot[leaf], resolve(leaf)
+    unexpected = [key for key in diff(old, new) if not _allowed(leaf, key)]
+    assert not unexpected, f"configs/{leaf} resolves differently at: " + ", ".join(
+        f"{k} ({_value(old, k)!r} -> {_value(new, k)!r})" for k in unexpected
+    )
+
+
+def test_allow_list_not_stale(snapshot):
+    for who, path, why in ALLOWED:
+        targets = [leaf for leaf in snapshot if who in ("*", leaf)]
+        assert targets, f"ALLOWED names an unknown leaf {who!r}"
+        assert any(path in diff(snapshot[t], resolve(t)) for t in targets), f"stale ALLOWED entry {who} {path}: {why}"
+
+
+def _value(tree, key: str):
+    for part in key.split("."):
+        if isinstance(tree, list) and part.isdigit() and int(part) < len(tree):
+            tree = tree[int(part)]
+        elif isinstance(tree, dict) and part in tree:
+            tree = tree[part]
+        else:
+            return "<absent>"
+    return tree
