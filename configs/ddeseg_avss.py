@@ -13,8 +13,8 @@ data_root = "data/AVSBench-semantic"
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))
-work_dir = "work_dirs/ddeseg_avss"
-semantic_memory_path = "work_dirs/ddeseg_avss/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
@@ -29,4 +29,4 @@ model = dict(
 audio_classifier = dict(
     model=dict(audio=dict(type="htsat", frozen=False, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt"))
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_avss/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

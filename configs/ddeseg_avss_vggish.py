@@ -28,8 +28,8 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
 test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
-work_dir = "work_dirs/ddeseg_avss_vggish"
-semantic_memory_path = "work_dirs/ddeseg_avss_vggish/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
@@ -44,4 +44,4 @@ model = dict(
 audio_classifier = dict(
     model=dict(audio=dict(type="vggish", frozen=False, checkpoint="checkpoints/vggish-10086976.pth"))
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_avss_vggish/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

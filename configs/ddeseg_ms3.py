@@ -12,8 +12,8 @@ data_root = "data/AVSBench-object/Multi-sources"
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))
-work_dir = "work_dirs/ddeseg_ms3"
-semantic_memory_path = "work_dirs/ddeseg_ms3/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
@@ -32,4 +32,4 @@ audio_classifier = dict(
     model=dict(audio=dict(type="htsat", frozen=False, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt")),
     dataset=s4_train,
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_ms3/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

@@ -33,7 +33,7 @@ test_pipeline = [
 train_dataloader = dict(batch_size=50, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
-work_dir = "work_dirs/ddeseg_official_avss"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
 semantic_memory_path = None  # the official bank is loaded through net.pretrained.memory
 model = dict(
     semantic_memory_path=semantic_memory_path,

@@ -3,10 +3,10 @@
 # and AVSBench's pvt_v2_b5.pth). variant='paper': the release has no PVT network (our fusion placement, docs/design.md);
 # the paper gives no size for this row.
 _base_ = ["./ddeseg_s4_vggish.py"]
-work_dir = "work_dirs/ddeseg_s4_pvtv2b5_vggish"
-semantic_memory_path = "work_dirs/ddeseg_s4_pvtv2b5_vggish/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(variant="paper", encoder="pvt_v2_b5", pretrained=dict(encoder="checkpoints/pvt_v2_b5.pth")),
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_s4_pvtv2b5_vggish/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

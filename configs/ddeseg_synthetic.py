@@ -12,15 +12,15 @@ data_root = "data/synthetic"
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))
-work_dir = "work_dirs/ddeseg_synthetic"
-semantic_memory_path = "work_dirs/ddeseg_synthetic/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 # DDESeg uses the stage-1 encoder, the one the memory was built from (run tools/run_pipeline.py, or its stages 0-2 with
 # `--stop-after memory`, before `mim train mmseg configs/ddeseg_synthetic.py`)
 model = dict(
     semantic_memory_path=semantic_memory_path,
-    net=dict(audio=dict(checkpoint="work_dirs/ddeseg_synthetic/audio_encoder.pth")),
+    net=dict(audio=dict(checkpoint=work_dir + "/audio_encoder.pth")),
 )
-audio_classifier = dict(work_dir="work_dirs/ddeseg_synthetic/audio_encoder")
-memory_builder = dict(cache_dir="work_dirs/ddeseg_synthetic/memory_cache")
+audio_classifier = dict(work_dir=work_dir + "/audio_encoder")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")
 env_cfg = dict(dist_cfg=dict(backend="gloo"), mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0))
 default_hooks = dict(visualization=dict(type="AVSVisualizationHook", draw=False))

@@ -9,14 +9,14 @@ _base_ = [
     "./_base_/schedules/synthetic_iters.py",
     "./_base_/default_runtime.py",
 ]
-work_dir = "work_dirs/ddeseg_synthetic_hard"
-semantic_memory_path = "work_dirs/ddeseg_synthetic_hard/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(num_classes=13, memory=dict(num_classes=13),
-             audio=dict(checkpoint="work_dirs/ddeseg_synthetic_hard/audio_encoder.pth")),
+             audio=dict(checkpoint=work_dir + "/audio_encoder.pth")),
 )  # fmt: skip
-audio_classifier = dict(work_dir="work_dirs/ddeseg_synthetic_hard/audio_encoder", model=dict(num_classes=13))
-memory_builder = dict(cache_dir="work_dirs/ddeseg_synthetic_hard/memory_cache")
+audio_classifier = dict(work_dir=work_dir + "/audio_encoder", model=dict(num_classes=13))
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")
 env_cfg = dict(dist_cfg=dict(backend="gloo"), mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0))
 default_hooks = dict(visualization=dict(type="AVSVisualizationHook", draw=False))

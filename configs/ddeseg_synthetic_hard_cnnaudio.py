@@ -4,8 +4,8 @@
 # config checks whether stages 2-3 (memory, DDM, DEM, fusion) learn from sound when the audio features do carry the
 # class (docs/training.md, "Learning from sound on the harder set").
 _base_ = ["./ddeseg_synthetic_hard.py"]
-work_dir = "work_dirs/ddeseg_synthetic_hard_cnnaudio"
-semantic_memory_path = "work_dirs/ddeseg_synthetic_hard_cnnaudio/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
@@ -13,13 +13,13 @@ model = dict(
             _delete_=True,
             type="logmel_cnn",
             frozen=True,
-            checkpoint="work_dirs/ddeseg_synthetic_hard_cnnaudio/audio_encoder.pth",
+            checkpoint=work_dir + "/audio_encoder.pth",
         )
     ),
 )
 audio_classifier = dict(
-    work_dir="work_dirs/ddeseg_synthetic_hard_cnnaudio/audio_encoder",
+    work_dir=work_dir + "/audio_encoder",
     model=dict(audio=dict(_delete_=True, type="logmel_cnn", frozen=False)),
     max_iters=1000,
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_synthetic_hard_cnnaudio/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

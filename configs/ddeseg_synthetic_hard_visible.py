@@ -7,7 +7,7 @@
 # `python tools/train.py configs/ddeseg_synthetic_hard_visible.py` (val J&F on visible labels in its log; test with
 # tools/test.py). docs/training.md, "Learning from sound on the harder set", has the measured figures.
 _base_ = ["./ddeseg_synthetic_hard.py"]
-work_dir = "work_dirs/ddeseg_synthetic_hard_visible"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
 _visible = dict(label_source="visible")
 train_dataloader = dict(dataset=_visible)
 val_dataloader = dict(dataset=_visible)

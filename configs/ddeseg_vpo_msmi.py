@@ -3,7 +3,7 @@
 _base_ = ["./ddeseg_vpo_ss.py"]
 train_dataloader = dict(dataset=dict(setting="msmi"))
 test_dataloader = dict(dataset=dict(setting="msmi"))
-work_dir = "work_dirs/ddeseg_vpo_msmi"
-semantic_memory_path = "work_dirs/ddeseg_vpo_msmi/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(semantic_memory_path=semantic_memory_path)
-memory_builder = dict(cache_dir="work_dirs/ddeseg_vpo_msmi/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

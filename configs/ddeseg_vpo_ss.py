@@ -17,8 +17,8 @@ val_dataloader = None
 val_evaluator = None
 val_cfg = None
 default_hooks = dict(checkpoint=dict(save_best=None))
-work_dir = "work_dirs/ddeseg_vpo_ss"
-semantic_memory_path = "work_dirs/ddeseg_vpo_ss/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
@@ -37,4 +37,4 @@ audio_classifier = dict(
         num_classes=num_classes,
     )
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_vpo_ss/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")

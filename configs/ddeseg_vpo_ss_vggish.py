@@ -32,8 +32,8 @@ test_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
 test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
-work_dir = "work_dirs/ddeseg_vpo_ss_vggish"
-semantic_memory_path = "work_dirs/ddeseg_vpo_ss_vggish/semantic_memory.pth"
+work_dir = "work_dirs/{{fileBasenameNoExtension}}"
+semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
@@ -51,4 +51,4 @@ audio_classifier = dict(
         audio=dict(type="vggish", frozen=False, checkpoint="checkpoints/vggish-10086976.pth"), num_classes=num_classes
     )
 )
-memory_builder = dict(cache_dir="work_dirs/ddeseg_vpo_ss_vggish/memory_cache")
+memory_builder = dict(cache_dir=work_dir + "/memory_cache")
