@@ -27,6 +27,11 @@ ALLOWED: list = [
         "table4_fc_ms3", "table4_gs_avss", "table4_gs_ms3", "table4_none_avss", "table4_none_ms3",
         "table4_softkmeans_ca_fc_avss", "table4_softkmeans_ca_fc_ms3",
     )),
+    # The audio bases (configs/_base_/audio/) hold the audio encoder (`audio_backbone`) and its feature width
+    # (`audio_memory_dim`, the memory's slot width) as top-level keys that a family's top config reads into
+    # model.net.audio / model.net.memory.dim; mmengine keeps every base key in the resolved config (a `__` name would
+    # be dropped before a leaf could read it), so they are new top-level keys. `audio_sample_rate` was one already.
+    *(("*", key, "audio base helper key") for key in ("audio_backbone", "audio_memory_dim")),
 ]  # fmt: skip
 
 _MISSING = object()

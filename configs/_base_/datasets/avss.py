@@ -1,15 +1,15 @@
 # AVSBench-semantic (AVSS), official layout under `data_root` (metadata.csv, label2idx.json, v1s/ v1m/ v2/).
 # 71 classes (background = 0); subsets v1s + v1m + v2; masks from labels_rgb/ through the VOC palette. Frames at
 # 224 x 224 (official: val/test resized to 224, masks nearest); 1-s audio window per frame, resampled to the audio
-# backbone's rate. Model selection on VAL; the test split is only read by `mim test` / tools/test.py.
+# backbone's rate: LoadAudioWindow names none here, the leaf sets it from its _base_/audio base (docs/configs.md).
+# Model selection on VAL; the test split is only read by `mim test` / tools/test.py.
 dataset_type = "AVSSemanticDataset"
 data_root = "data/AVSBench-semantic"
 crop_size = (224, 224)
-audio_sample_rate = 32000  # HTSAT; VGGish configs override with 16000
 train_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="RandomFlip", prob=0.5),
     dict(type="PhotoMetricDistortion"),
@@ -18,7 +18,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="PackAVSInputs"),
 ]
