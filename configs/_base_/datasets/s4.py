@@ -1,13 +1,13 @@
 # AVSBench-object S4 (single source), official layout under `data_root` (s4_meta_data.csv, s4_data/...).
 # Binary masks; train has one labelled frame per clip (frame 1), val/test five; 16 kHz wav. Selection on val.
+# LoadAudioWindow names no rate here: the leaf sets the audio backbone's from its _base_/audio base (docs/configs.md).
 dataset_type = "AVSObjectS4Dataset"
 data_root = "data/AVSBench-object/Single-source"
 crop_size = (224, 224)
-audio_sample_rate = 32000  # HTSAT; VGGish configs override with 16000
 train_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="RandomFlip", prob=0.5),
     dict(type="PhotoMetricDistortion"),
@@ -16,7 +16,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="PackAVSInputs"),
 ]
