@@ -5,13 +5,22 @@
 _base_ = [
     "./_base_/models/ddeseg_mitb5_htsat.py",
     "./_base_/datasets/vpo_ss.py",
+    "./_base_/audio/htsat.py",
     "./_base_/schedules/adamw_cosine_150e.py",
     "./_base_/default_runtime.py",
 ]
 num_classes = 22
 data_root = "data/VPO"
-train_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = dict(dataset=dict(data_root=data_root))
+
+
+def _at_audio_rate(pipeline):  # the dataset base's pipeline with LoadAudioWindow at the audio base's rate
+    return [dict(s, sample_rate=_base_.audio_sample_rate) if s["type"] == "LoadAudioWindow" else s for s in pipeline]
+
+
+train_pipeline = _at_audio_rate(_base_.train_pipeline)
+test_pipeline = _at_audio_rate(_base_.test_pipeline)
+train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
+test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 # VPO has no validation split: no validation, keep the last checkpoint (never select on test)
 val_dataloader = None
 val_evaluator = None
@@ -23,9 +32,8 @@ model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
         num_classes=num_classes,
-        encoder="mit_b5",
-        audio=dict(type="htsat", frozen=True, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt"),
-        memory=dict(num_classes=22, num_reps=5, dim=768),
+        audio=_base_.audio_backbone,
+        memory=dict(num_classes=num_classes, dim=_base_.audio_memory_dim),
         pretrained=dict(encoder="checkpoints/mit_b5.pth"),
     ),
 )
@@ -33,7 +41,7 @@ model = dict(
 # encoder on frame labels derived from the masks.
 audio_classifier = dict(
     model=dict(
-        audio=dict(type="htsat", frozen=False, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1.ckpt"),
+        audio=dict(_base_.audio_backbone, frozen=False),
         num_classes=num_classes,
     )
 )

@@ -1,14 +1,14 @@
 # VPO-SS (single source): COCO images + VGGSound audio (CAVP's VPO) under `data_root`; 21 classes + background (22); stereo or
 # mono 3-s audio. VPO has train/test only (CAVP renames val to test): there is no validation split, so VPO leaf configs
-# switch validation off and keep the last checkpoint (no selection on test).
+# switch validation off and keep the last checkpoint (no selection on test). LoadAudioWindow names no rate here: the
+# leaf sets the audio backbone's from its _base_/audio base (docs/configs.md).
 dataset_type = "VPODataset"
 data_root = "data/VPO"
 crop_size = (224, 224)
-audio_sample_rate = 32000  # HTSAT; VGGish configs override with 16000
 train_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="RandomFlip", prob=0.5),
     dict(type="PhotoMetricDistortion"),
@@ -17,7 +17,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="PackAVSInputs"),
 ]
