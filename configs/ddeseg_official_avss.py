@@ -8,28 +8,19 @@
 _base_ = [
     "./_base_/models/ddeseg_mitb5_htsat.py",
     "./_base_/datasets/ddeseg_official_avss.py",
+    "./_base_/audio/htsat_official.py",
     "./_base_/schedules/adamw_cosine_150e.py",
     "./_base_/default_runtime.py",
 ]
 data_root = "data/AVSS-ddeseg"
-audio_sample_rate = 22050
-train_pipeline = [
-    dict(type="LoadAVSImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="SoundingBoxRandomCrop", aspect_ratio_range=(0.75, 1.33), min_area_ratio=0.6),
-    dict(type="RandomFlip", prob=0.5),
-    dict(type="ReleaseColorJitter", brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1),
-    dict(type="Resize", scale=(224, 224), keep_ratio=False, backend="pillow"),
-    dict(type="PackAVSInputs"),
-]
-test_pipeline = [
-    dict(type="LoadAVSImageFromFile"),
-    dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
-    dict(type="Resize", scale=(224, 224), keep_ratio=False, backend="pillow"),
-    dict(type="PackAVSInputs"),
-]
+
+
+def _at_audio_rate(pipeline):  # the dataset base's pipeline with LoadAudioWindow at the audio base's rate
+    return [dict(s, sample_rate=_base_.audio_sample_rate) if s["type"] == "LoadAudioWindow" else s for s in pipeline]
+
+
+train_pipeline = _at_audio_rate(_base_.train_pipeline)
+test_pipeline = _at_audio_rate(_base_.test_pipeline)
 train_dataloader = dict(batch_size=50, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
@@ -39,9 +30,7 @@ model = dict(
     semantic_memory_path=semantic_memory_path,
     net=dict(
         variant="official",
-        audio=dict(
-            type="htsat", variant="official", frozen=True, checkpoint="checkpoints/HTSAT_AudioSet_Saved_1_clean.ckpt"
-        ),
+        audio=_base_.audio_backbone,
         elimination=dict(_delete_=True),
         pretrained=dict(encoder="checkpoints/mit_b5.pth", memory="checkpoints/1s_k5_feabank.npy"),
     ),
