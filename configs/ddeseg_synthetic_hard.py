@@ -6,17 +6,34 @@
 _base_ = [
     "./_base_/models/ddeseg_synthetic_tiny.py",
     "./_base_/datasets/synthetic_hard.py",
+    "./_base_/audio/htsat_tiny.py",
     "./_base_/schedules/synthetic_iters.py",
     "./_base_/default_runtime.py",
 ]
+
+
+def _at_audio_rate(pipeline):  # the dataset base's pipeline with LoadAudioWindow at the audio base's rate
+    return [dict(s, sample_rate=_base_.audio_sample_rate) if s["type"] == "LoadAudioWindow" else s for s in pipeline]
+
+
+train_pipeline = _at_audio_rate(_base_.train_pipeline)
+test_pipeline = _at_audio_rate(_base_.test_pipeline)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 work_dir = "work_dirs/{{fileBasenameNoExtension}}"
 semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(
     semantic_memory_path=semantic_memory_path,
-    net=dict(num_classes=13, memory=dict(num_classes=13),
-             audio=dict(checkpoint=work_dir + "/audio_encoder.pth")),
-)  # fmt: skip
-audio_classifier = dict(work_dir=work_dir + "/audio_encoder", model=dict(num_classes=13))
+    net=dict(
+        num_classes=13,
+        memory=dict(num_classes=13),
+        audio=dict(_base_.audio_backbone, checkpoint=work_dir + "/audio_encoder.pth"),
+    ),
+)
+audio_classifier = dict(
+    work_dir=work_dir + "/audio_encoder", model=dict(num_classes=13, audio=dict(_base_.audio_backbone, frozen=False))
+)
 memory_builder = dict(cache_dir=work_dir + "/memory_cache")
 env_cfg = dict(dist_cfg=dict(backend="gloo"), mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0))
 default_hooks = dict(visualization=dict(type="AVSVisualizationHook", draw=False))

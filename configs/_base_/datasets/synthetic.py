@@ -1,13 +1,13 @@
 # Built-in synthetic AV dataset (AVSS layout, generated from a seed into `data_root` on first use; see
-# mmseg_plugin.datasets AVSSyntheticDataset). 64 x 64 frames, 1-s audio windows at 16 kHz, selection on val.
+# mmseg_plugin.datasets AVSSyntheticDataset). 64 x 64 frames, 1-s audio windows (16 kHz wav; LoadAudioWindow names no
+# rate here: the leaf sets the audio backbone's from its _base_/audio base, docs/configs.md), selection on val.
 dataset_type = "AVSSyntheticDataset"
 data_root = "data/synthetic"
 crop_size = (64, 64)
-audio_sample_rate = 16000
 train_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="RandomFlip", prob=0.5),
     dict(type="PackAVSInputs"),
@@ -15,7 +15,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type="LoadAVSImageFromFile"),
     dict(type="LoadAVSAnnotations"),
-    dict(type="LoadAudioWindow", sample_rate=audio_sample_rate),
+    dict(type="LoadAudioWindow"),
     dict(type="Resize", scale=crop_size, keep_ratio=False),
     dict(type="PackAVSInputs"),
 ]

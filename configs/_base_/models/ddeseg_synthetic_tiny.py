@@ -1,5 +1,6 @@
 # Tiny DDESeg for the synthetic CPU run: a 2-stage-wide MiT (dims 16/32/64/128, one block per stage, stride-4 stem)
-# and a tiny HTSAT audio encoder (192-d latent) trained in stage 1. Same modules and losses as the paper model.
+# (the audio encoder, a tiny HTSAT trained in stage 1, is _base_/audio/htsat_tiny.py). Same modules and losses as the
+# paper model.
 num_classes = 7  # 6 synthetic classes + background; overridden by the synthetic dataset's classes (tools/run_pipeline.py reads label2idx.json)
 semantic_memory_path = "work_dirs/ddeseg_synthetic/semantic_memory.pth"
 data_preprocessor = dict(
@@ -8,7 +9,6 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
 )
-tiny_audio = dict(type="htsat", size="tiny", frozen=True, checkpoint=None)
 model = dict(
     type="AVSSegmentor",
     task="semantic",
@@ -25,7 +25,6 @@ model = dict(
             mlp_ratios=[2, 2, 2, 2],
             drop_path_rate=0.0,
         ),
-        audio=tiny_audio,
         memory=dict(num_classes=num_classes, num_reps=4),
         derivation=dict(num_neighbors=3, step3=True, enabled=True),
         elimination=dict(num_heads=2, num_centers=4, tau=1.0, scheme="gs", enabled=True),
@@ -52,7 +51,6 @@ memory_builder = dict(
 audio_classifier = dict(
     model=dict(
         type="AVSAudioClassifier",
-        audio=dict(tiny_audio, frozen=False),
         num_classes=num_classes,
         data_preprocessor=data_preprocessor,
     ),
