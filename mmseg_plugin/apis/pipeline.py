@@ -27,7 +27,12 @@ from .config_helpers import (
 from .scope import import_plugin
 
 STAGES = ("data", "audio", "memory", "train", "test")
-SHOW_PROGRESS = False  # set by main(): progress bars per stage (not with --verbose)
+SHOW_PROGRESS = False  # progress bars per stage: on for the duration of a quiet run_pipeline() (not with --verbose)
+
+
+def _progress_off() -> None:
+    global SHOW_PROGRESS
+    SHOW_PROGRESS = False
 
 
 def _plain(obj):
@@ -255,6 +260,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
 
     log = stack.enter_context(quiet_logs(osp.join(work_dir, "run_pipeline.log"), args.verbose))
     SHOW_PROGRESS = log is not None
+    stack.callback(_progress_off)  # the run's setting does not outlive it (later calls in the same process)
     if log is not None:
         print(f"[log] mmengine's log and warnings: {log} (--verbose prints them here)")
     summary: dict = dict(
