@@ -17,7 +17,8 @@ norms / biases, 30 warm-up iterations then cosine to 5 %, pixel cross-entropy, r
 
 ``--pretrain-images N --pretrain-iters M`` first trains the model on N images of the independent sprite set
 (:mod:`mmseg_plugin.synthetic.sprite_images`: fresh instances, the analogue of ImageNet pre-training), scores it
-on the split (zero-shot) and then fine-tunes it. Scores, in percent: dataset-level mean IoU over the foreground
+on the split (zero-shot) and then fine-tunes it (the recipe's stage "visual", :mod:`mmseg_plugin.visual_stage`, whose
+training loop and scores this benchmark uses). Scores, in percent: dataset-level mean IoU over the foreground
 classes (intersections and unions summed over the split), the foreground-vs-background IoU (objectness, class
 ignored) and the same mIoU on up to 300 training frames (fit). One run per seed; prints mean +- std over seeds.
 """
@@ -26,17 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-MEAN = (123.675, 116.28, 103.53)
-STD = (58.395, 57.12, 57.375)
 
 
 def load_visible(cfg, split: str):
@@ -83,24 +79,11 @@ class ConvEncoder(nn.Module):
         return outs
 
 
-class VisualSegmenter(nn.Module):
-    def __init__(self, encoder: nn.Module, widths, num_classes: int, head_dim: int):
-        super().__init__()
-        from ddeseg_layers.head import SegFormerHead
-
-        self.encoder = encoder
-        self.head = SegFormerHead(list(widths), num_classes, embed_dim=head_dim, dropout=0.0)
-
-    def forward(self, x):
-        return self.head(self.encoder(x))
-
-
 def build_model(cfg, kind: str, num_classes: int) -> nn.Module:
     from ddeseg_layers.mit_backbone import MiTBackbone
+    from mmseg_plugin.visual_stage import VisualSegmenter, encoder_geometry
 
-    net = cfg.model.net
-    geometry = dict(net.get("encoder", {}) or {})
-    head_dim = int((net.get("head", {}) or {}).get("embed_dim", 64))
+    geometry, head_dim = encoder_geometry(cfg)
     if kind == "mit":
         enc = MiTBackbone(geometry)
         widths = enc.embed_dims
@@ -112,64 +95,12 @@ def build_model(cfg, kind: str, num_classes: int) -> nn.Module:
     return VisualSegmenter(enc, widths, num_classes, head_dim)
 
 
-def _normalise(x: torch.Tensor) -> torch.Tensor:
-    return (x.float() - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-
-
-@torch.no_grad()
-def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, bs: int = 50) -> dict:
-    """Dataset-level foreground mIoU (classes present in labels or predictions) and objectness IoU, percent."""
-    was = model.training
-    model.eval()
-    inter = torch.zeros(num_classes)
-    union = torch.zeros(num_classes)
-    fg_i = fg_u = 0
-    for i in range(0, len(x), bs):
-        logits = model(_normalise(x[i : i + bs]))
-        p = F.interpolate(logits, size=y.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
-        t = y[i : i + bs]
-        for k in range(num_classes):
-            inter[k] += ((p == k) & (t == k)).sum()
-            union[k] += ((p == k) | (t == k)).sum()
-        fg_i += int(((p > 0) & (t > 0)).sum())
-        fg_u += int(((p > 0) | (t > 0)).sum())
-    model.train(was)
-    present = union[1:] > 0
-    miou = (inter[1:][present] / union[1:][present]).mean().item() if present.any() else 0.0
-    return dict(mIoU=100 * miou, fg_IoU=100 * fg_i / max(fg_u, 1))
-
-
-def train(model, x, y, iters: int, lr: float, batch_size: int, seed: int, weight_decay: float = 0.05, warmup: int = 30):
-    g = torch.Generator().manual_seed(seed)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)],
-                            lr=lr)  # fmt: skip
-    model.train()
-    t0 = time.perf_counter()
-    for it in range(iters):
-        if it < warmup:
-            f = (it + 1) / warmup
-        else:
-            f = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(1, iters - warmup)))
-        for group in opt.param_groups:
-            group["lr"] = lr * f
-        idx = torch.randint(len(x), (batch_size,), generator=g)
-        xb, yb = _normalise(x[idx]), y[idx]
-        if torch.rand(1, generator=g).item() < 0.5:
-            xb, yb = xb.flip(-1), yb.flip(-1)
-        out = F.interpolate(model(xb), size=yb.shape[-2:], mode="bilinear", align_corners=False)
-        loss = F.cross_entropy(out, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return time.perf_counter() - t0, loss.item()
-
-
 def run(args) -> dict:
     from mmengine.config import Config
 
     from mmseg_plugin.apis.scope import import_plugin
+    from mmseg_plugin.visual_stage import segmenter_scores as score
+    from mmseg_plugin.visual_stage import train_segmenter as train
 
     import_plugin()
     if args.threads:

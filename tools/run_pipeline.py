@@ -13,6 +13,9 @@ Stages (each skipped when its output exists, unless named in ``--force``; ``--fo
 
 0. ``data``:   generate the synthetic dataset (AVSSyntheticDataset writes it into data_root on first use). Other
    datasets must already exist; AVSS-layout datasets take their classes from ``label2idx.json``.
+0b. ``visual``: opt-in (a config's ``visual_pretrain``, e.g. the harder synthetic preset): pre-train the image encoder
+   on an independent image-only sprite set (the analogue of the paper's ImageNet weights) ->
+   ``<work_dir>/visual_encoder.pth``, loaded into DDESeg's encoder by stage 3 (mmseg_plugin/visual_stage.py).
 1. ``audio``:  train/fine-tune the audio encoder on frame labels derived from the masks (``AVSAudioClassifier``
    through mmengine's Runner) -> ``<work_dir>/audio_encoder.pth`` (+ val mAP). Opt-in for the paper configs
    (``audio_finetune = True``; the paper's §4 uses the AudioSet HTS-AT as is), on for the synthetic ones whose encoder

@@ -26,7 +26,7 @@ from .config_helpers import (
 )
 from .scope import import_plugin
 
-STAGES = ("data", "audio", "memory", "train", "test")
+STAGES = ("data", "visual", "audio", "memory", "train", "test")
 SHOW_PROGRESS = False  # progress bars per stage: on for the duration of a quiet run_pipeline() (not with --verbose)
 
 
@@ -81,6 +81,15 @@ def stage_data(cfg) -> dict:
     return out
 
 
+def stage_visual(cfg, out: str) -> dict:
+    """Stage "visual" (opt-in, a config's ``visual_pretrain``): pre-train the image encoder on the independent sprite
+    set and save a SegFormer-format checkpoint (mmseg_plugin/visual_stage.py)."""
+    from mmseg_plugin.visual_stage import pretrain_visual_encoder, visual_settings
+
+    with _bar(int(visual_settings(cfg)["iters"]), "visual encoder") as bar:
+        return pretrain_visual_encoder(cfg, out, progress=bar.update)
+
+
 def _audio_runner_cfg(cfg, work_dir: str, max_iters: int | None):
     from mmseg_plugin.audio_stage import audio_runner_cfg
 
@@ -112,11 +121,15 @@ def apply_seed(cfg, seed: int) -> None:
     if cfg.get("audio_classifier", None) is not None:
         cfg.audio_classifier["seed"] = int(seed)
     cfg.memory_builder = dict(cfg.get("memory_builder", None) or {}, seed=int(seed))
+    if cfg.get("visual_pretrain", None):
+        cfg.visual_pretrain["seed"] = int(seed)
 
 
-def _seg_cfg(cfg, work_dir: str, encoder: str | None, memory: str, seg_iters: int | None):
+def _seg_cfg(cfg, work_dir: str, encoder: str | None, memory: str, seg_iters: int | None, visual: str | None = None):
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = osp.join(work_dir, "ddeseg")
+    if visual:  # the pre-trained image encoder, loaded like ImageNet weights (audio parts and head stay initialised)
+        cfg.model.net.pretrained = dict(cfg.model.net.get("pretrained", None) or {}, encoder=visual)
     if memory:  # None: the config's supplied bank (model.net.pretrained.memory)
         cfg.semantic_memory_path = memory
         cfg.model.semantic_memory_path = memory
@@ -282,6 +295,33 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     if args.stop_after == "data":
         return _finish(summary, work_dir, t_all)
 
+    # 0b. visual pre-training (opt-in: the config's `visual_pretrain`; mmseg_plugin/visual_stage.py)
+    from mmseg_plugin.visual_stage import visual_settings
+
+    visual = osp.join(work_dir, "visual_encoder.pth")
+    t0 = time.time()
+    if visual_settings(cfg) is None:
+        visual = None
+    elif osp.isfile(visual) and "visual" not in force:
+        print(f"[visual] {visual} exists: skipped")
+        if osp.isfile(visual + ".json"):
+            with open(visual + ".json") as f:
+                summary["visual_stage"] = json.load(f)
+    else:
+        summary["visual_stage"] = stage_visual(cfg, visual)
+        with open(visual + ".json", "w") as f:
+            json.dump(summary["visual_stage"], f, indent=1)
+        vs = summary["visual_stage"]
+        print(
+            f"[visual] {vs['visual_iters']} iterations on {vs['visual_settings']['num_images']} sprite images "
+            f"({vs['visual_gen_s'] + vs['visual_train_s']:.0f} s, last loss {vs['visual_last_loss']}) -> {visual}"
+        )
+        force |= {"train", "test"}  # DDESeg starts from these weights
+    summary["timings_s"]["visual"] = round(time.time() - t0, 1)
+
+    if args.stop_after == "visual":
+        return _finish(summary, work_dir, t_all)
+
     # 1. audio encoder
     from mmseg_plugin.recipe import stage1_enabled, supplied_memory
 
@@ -335,7 +375,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
         return _finish(summary, work_dir, t_all)
 
     # 3. DDESeg
-    scfg = _seg_cfg(cfg, work_dir, encoder, memory, args.seg_iters)
+    scfg = _seg_cfg(cfg, work_dir, encoder, memory, args.seg_iters, visual)
     done_flag = osp.join(scfg.work_dir, "train_done.json")
     t0 = time.time()
     if osp.isfile(done_flag) and "train" not in force:
