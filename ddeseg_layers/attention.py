@@ -7,7 +7,8 @@ sequences, heads split as ``[N, h, L, d/h]``.
 * ``sdpa_heads(q, k, v, num_heads)``: already projected ``[N, Lq, d]``, ``[N, Lk, d]``, ``[N, Lk, d]`` ->
   ``[N, Lq, d]`` (softmax over the Lk keys, scale ``(d/h)^-0.5``).
 * ``MultiHeadCrossAttention``: q/k/v/out projections around ``sdpa_heads``; queries and keys/values come from
-  different sequences (``MCA`` of eq. 15, the audio-query cross-attention of Fig. 4).
+  different sequences (``MCA`` of eq. 15, the audio-query cross-attention of Fig. 4). Keys and values are projected
+  in one matmul (``kv_linear``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def sdpa_heads(
     return merge_heads(out)
 
 
+def kv_linear(context: torch.Tensor, k: nn.Linear, v: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(k(context), v(context))`` as one matmul against the stacked weights (one pass over ``context``, one
+    larger GEMM); the two projections up to float rounding."""
+    d = k.out_features
+    bias = None if k.bias is None else torch.cat([k.bias, v.bias])
+    return F.linear(context, torch.cat([k.weight, v.weight]), bias).split(d, dim=-1)
+
+
 class MultiHeadCrossAttention(nn.Module):
     """Multi-head cross-attention ``proj(softmax(q(x) k(y)^T / sqrt(d/h)) v(y))`` through SDPA.
 
@@ -103,10 +112,11 @@ class MultiHeadCrossAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        k, v = kv_linear(context, self.k, self.v)
         out = sdpa_heads(
             self.q(x),
-            self.k(context),
-            self.v(context),
+            k,
+            v,
             self.num_heads,
             dropout_p=self.attn_drop if self.training else 0.0,
         )

@@ -70,12 +70,15 @@ class OfficialGumbelClustering(nn.Module):
         self.gumbel = bool(gumbel)  # False: plain softmax assignment (the soft k-means ablation, Table 4 scheme 4)
         self.cluster_centers = nn.Parameter(torch.randn(num_clusters, dim, device=device, dtype=dtype))
 
-    def forward(self, visual: torch.Tensor) -> torch.Tensor:
+    def assign(self, visual: torch.Tensor) -> torch.Tensor:
+        """Soft assignment O [N, HW, K_v] (Gumbel noise as :func:`soft_assign` decides)."""
         logits = visual @ self.cluster_centers.t()  # [N, HW, K_v]
-        o = soft_assign(
+        return soft_assign(
             logits, self.tau, gumbel=self.gumbel, training=self.training, stochastic_eval=self.stochastic_eval
         )
-        return o @ self.cluster_centers  # [N, HW, d]
+
+    def forward(self, visual: torch.Tensor) -> torch.Tensor:
+        return self.assign(visual) @ self.cluster_centers  # [N, HW, d]
 
 
 class OfficialCrossModalInteraction(nn.Module):
@@ -83,6 +86,10 @@ class OfficialCrossModalInteraction(nn.Module):
 
     ``mode="softmax"``: softmax attention (SDPA). ``mode="sigmoid"``: per-key sigmoid(q.k * scale) weights, no
     normalisation (not expressible with SDPA). Parameters ``q_proj, k_proj, v_proj, proj`` (proj: Linear with bias).
+
+    Sigmoid mode with few keys (L_k * heads <= d, e.g. the aligner's one pooled token) folds the query projection
+    into the keys: per head ``q_h . k_h = x . (W_q,h^T k_h)``, so the [N, L_q, d] x [d, d] projection of the
+    queries becomes an [N, L_q, d] x [d, h L_k] product (the same function up to float rounding).
     """
 
     def __init__(self, dim: int, num_heads: int = 8, *, device=None, dtype=None) -> None:
@@ -100,17 +107,47 @@ class OfficialCrossModalInteraction(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, query: torch.Tensor, context: torch.Tensor, mode: str) -> torch.Tensor:
-        from .attention import merge_heads, sdpa_heads, split_heads
+        from .attention import kv_linear, merge_heads, sdpa_heads, split_heads
 
-        q, k, v = self.q_proj(query), self.k_proj(context), self.v_proj(context)
         if mode == "softmax":
-            return sdpa_heads(q, k, v, self.num_heads)
+            return sdpa_heads(self.q_proj(query), *kv_linear(context, self.k_proj, self.v_proj), self.num_heads)
         if mode != "sigmoid":
             raise ValueError(f"OfficialCrossModalInteraction: mode must be 'softmax' or 'sigmoid', got {mode!r}")
         h = self.num_heads
-        qh, kh, vh = split_heads(q, h), split_heads(k, h), split_heads(v, h)
-        attn = torch.sigmoid((qh @ kh.transpose(-2, -1)) * qh.shape[-1] ** -0.5)
+        n, lq, d = query.shape
+        lk = context.shape[1]
+        kh, vh = split_heads(self.k_proj(context), h), split_heads(self.v_proj(context), h)  # [N, h, L_k, d/h]
+        scale = (d // h) ** -0.5
+        if lk * h <= d:  # fold W_q into the keys: u[n, h, j] = W_q,h^T k[n, h, j]   [N, h, L_k, d]
+            u = kh @ self.q_proj.weight.view(h, d // h, d)
+            attn = torch.sigmoid((query @ u.reshape(n, h * lk, d).transpose(1, 2)) * scale)  # [N, L_q, h L_k]
+            attn = attn.view(n, lq, h, lk).transpose(1, 2)  # [N, h, L_q, L_k]
+        else:
+            qh = split_heads(self.q_proj(query), h)
+            attn = torch.sigmoid((qh @ kh.transpose(-2, -1)) * scale)
+        if lk == 1:  # one key: a per-head gate times its value, no matmul
+            return (attn.transpose(1, 2) * vh.transpose(1, 2)).reshape(n, lq, d)
         return merge_heads(attn @ vh)
+
+    def softmax_over_assigned_centres(self, query: torch.Tensor, assign: torch.Tensor, centres: torch.Tensor):
+        """``forward(query, assign @ centres, "softmax")`` without the [N, HW, d] per-pixel centres.
+
+        With O = ``assign`` [N, HW, K_v] and C_v = ``centres`` [K_v, d], the keys are O (C_v W_k^T) and the values
+        O (C_v W_v^T), so per head ``softmax(q_h (O C_k,h)^T s) O C_v,h = SDPA(q_h C_k,h^T, O, O, scale=s) C_v,h``:
+        SDPA over the HW pixels with K_v-wide keys instead of d-wide ones (float rounding apart, the same result).
+        Returns [N, L_q, d].
+        """
+        from .attention import merge_heads, split_heads
+
+        h = self.num_heads
+        n, lq, d = query.shape
+        kv = centres.shape[0]
+        ck = self.k_proj(centres).view(kv, h, d // h).transpose(0, 1)  # [h, K_v, d/h]
+        cv = self.v_proj(centres).view(kv, h, d // h).transpose(0, 1)
+        qk = split_heads(self.q_proj(query), h) @ ck.transpose(1, 2)  # [N, h, L_q, K_v]
+        o = assign[:, None].expand(n, h, *assign.shape[1:])  # [N, h, HW, K_v]
+        out = F.scaled_dot_product_attention(qk, o, o, scale=(d // h) ** -0.5)  # [N, h, L_q, K_v]
+        return merge_heads(out @ cv)
 
 
 def official_token_weights(
@@ -120,9 +157,13 @@ def official_token_weights(
     interaction: OfficialCrossModalInteraction,
     fc: nn.Linear,
 ) -> torch.Tensor:
-    """Official DEM scores: softmax over K of fc(CA(tokens, per-pixel centres)). [N, K]."""
-    centres = clustering(visual)  # [N, HW, d]
-    fav = interaction(tokens, centres, "softmax")  # [N, K, d]
+    """Official DEM scores: softmax over K of fc(CA(tokens, per-pixel centres O C_v)). [N, K].
+
+    The per-pixel centres [N, HW, d] are never formed: the cross-attention runs on the assignment O [N, HW, K_v]
+    (:meth:`OfficialCrossModalInteraction.softmax_over_assigned_centres`).
+    """
+    o = clustering.assign(visual)  # [N, HW, K_v]
+    fav = interaction.softmax_over_assigned_centres(tokens, o, clustering.cluster_centers)  # [N, K, d]
     return torch.softmax(fc(fav)[..., 0], dim=1)
 
 

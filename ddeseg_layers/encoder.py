@@ -25,8 +25,9 @@ from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-from .mit_blocks import MiTBlock, OverlapPatchEmbed, init_mit_weights, is_mit_key
+from .mit_blocks import MiTBlock, OverlapPatchEmbed, init_mit_weights, is_mit_key, tokens_to_map
 from .stage_parts import AudioProjection, drop_path_rates, eliminate
 
 __all__ = ["MiTGeometry", "MIT_PRESETS", "MiTFusionEncoder"]
@@ -121,6 +122,9 @@ class MiTFusionEncoder(nn.Module):
         num_clusters: visual centres of the official aligners (5).
         aligner_heads: heads of the official aligners (8).
         proj_hidden_ratio: hidden ratio of the audio projections (4).
+        checkpoint_stages: stages (1-4) whose blocks run under activation checkpointing while gradients are
+            recorded (``torch.utils.checkpoint``, non-reentrant, RNG state preserved: the same values and gradients,
+            less activation memory, one more forward of those blocks in backward). Default none.
     """
 
     #: key format of the visual checkpoints this encoder loads (``converters.load_encoder_pretrained`` asks it)
@@ -136,6 +140,7 @@ class MiTFusionEncoder(nn.Module):
         num_clusters: int = 5,
         aligner_heads: int = 8,
         proj_hidden_ratio: int = 4,
+        checkpoint_stages: Sequence[int] = (),
         *,
         device=None,
         dtype=None,
@@ -148,6 +153,10 @@ class MiTFusionEncoder(nn.Module):
         self.geometry = g
         self.variant = variant
         self.embed_dims = list(g.embed_dims)
+        bad = sorted(set(checkpoint_stages) - {1, 2, 3, 4})
+        if bad:
+            raise ValueError(f"MiTFusionEncoder: checkpoint_stages must be stage numbers 1-4, got {bad}")
+        self.checkpoint_stages = tuple(sorted(set(int(i) for i in checkpoint_stages)))
         self.audio_dim = audio_dim
         elimination = dict(elimination or {})
         self.dem_stage1 = bool(elimination.pop("stage1", False))
@@ -235,7 +244,6 @@ class MiTFusionEncoder(nn.Module):
             raise ValueError(
                 f"MiTFusionEncoder: tokens must be [B={image.shape[0]}, K, {self.audio_dim}], got {tuple(tokens.shape)}"
             )
-        b = image.shape[0]
         x = image
         audio = tokens  # A^(l-1), carried in d_audio space
         outs, scores = [], []
@@ -247,7 +255,7 @@ class MiTFusionEncoder(nn.Module):
                     proj, audio, s = eliminate(self.dems[str(i)], proj, x, audio)
                     scores.append(s)
                 for blk in getattr(self, f"block{i + 1}"):
-                    x = blk(x, hw, proj)
+                    x = self._run_block(i, blk, x, hw, proj)
             else:
                 aligner = self.av_aligners[i]
                 x = aligner(x, proj)
@@ -255,9 +263,14 @@ class MiTFusionEncoder(nn.Module):
                 if s is not None:
                     scores.append(s)
                 for blk in getattr(self, f"block{i + 1}"):
-                    x = blk(x, hw)
+                    x = self._run_block(i, blk, x, hw)
             x = getattr(self, f"norm{i + 1}")(x)
-            x = x.transpose(1, 2).reshape(b, -1, *hw)
+            x = tokens_to_map(x, hw)  # [B, C_l, H_l, W_l], channels_last view of the tokens (no copy)
             outs.append(x)
         self.last_scores = scores
         return outs
+
+    def _run_block(self, stage: int, blk: nn.Module, x: torch.Tensor, hw: tuple[int, int], *args) -> torch.Tensor:
+        if stage + 1 in self.checkpoint_stages and torch.is_grad_enabled() and x.requires_grad:
+            return checkpoint(blk, x, hw, *args, use_reentrant=False)
+        return blk(x, hw, *args)

@@ -52,6 +52,14 @@ def is_mit_key(key: str) -> bool:
     return bool(m) and m.group(3).startswith(MIT_BLOCK_KEYS)
 
 
+def tokens_to_map(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Tokens ``[B, H*W, C]`` -> map ``[B, C, H, W]`` in channels_last memory format (a view when ``x`` is
+    contiguous, as every token tensor of the encoder is); a convolution keeps the format, so its output flattens
+    back to contiguous tokens with ``flatten(2).transpose(1, 2)``, again without a copy."""
+    b, _, c = x.shape
+    return x.reshape(b, hw[0], hw[1], c).permute(0, 3, 1, 2)
+
+
 def init_mit_weights(m: nn.Module) -> None:
     """SegFormer initialisation: trunc-normal(0.02) Linear, unit LayerNorm, He-normal(fan-out) Conv2d."""
     if isinstance(m, nn.Linear):
@@ -96,7 +104,8 @@ class OverlapPatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps, **dd)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        x = self.proj(x)
+        # channels_last in and out: the convolution's output flattens to [B, H'*W', C] tokens without a copy
+        x = self.proj(x.contiguous(memory_format=torch.channels_last))
         h, w = x.shape[-2:]
         return self.norm(x.flatten(2).transpose(1, 2)), (h, w)
 
@@ -154,8 +163,7 @@ class EfficientSelfAttention(nn.Module):
         h = self.num_heads
         q = self.q(x).reshape(b, n, h, c // h).transpose(1, 2)
         if self.sr_ratio > 1:
-            y = x.transpose(1, 2).reshape(b, c, *hw)
-            y = self.norm(self.sr(y).flatten(2).transpose(1, 2))
+            y = self.norm(self.reduce(x, hw))
         else:
             y = x
         if extra is not None and extra.shape[1] > 0:
@@ -163,6 +171,22 @@ class EfficientSelfAttention(nn.Module):
         k, v = self.kv(y).reshape(b, -1, 2, h, c // h).permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
+
+    def reduce(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """The spatial reduction ``sr`` (R x R convolution, stride R) of tokens [B, H*W, C] -> [B, H*W / R^2, C].
+
+        When R divides H and W the non-overlapping R x R patches are gathered into rows of R*R*C values and
+        multiplied by the reshaped kernel: one GEMM forward and backward (the CPU's strided-convolution backward
+        is about 2x slower at stage 3 of MiT-B5); otherwise (the convolution drops the remainder) the convolution
+        itself. The same function up to float rounding.
+        """
+        r, (h, w) = self.sr_ratio, hw
+        if h % r or w % r:
+            return self.sr(tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
+        b, _, c = x.shape
+        patches = x.reshape(b, h // r, r, w // r, r, c).transpose(2, 3).reshape(b, (h // r) * (w // r), r * r * c)
+        weight = self.sr.weight.permute(0, 2, 3, 1).reshape(self.sr.out_channels, r * r * c)  # (kh, kw, c_in) rows
+        return F.linear(patches, weight, self.sr.bias)
 
 
 class DWConv(nn.Module):
@@ -173,12 +197,41 @@ class DWConv(nn.Module):
         self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        b, n, c = x.shape
-        return self.dwconv(x.transpose(1, 2).reshape(b, c, *hw)).flatten(2).transpose(1, 2)
+        return self.dwconv(tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
+
+
+class _GeluLinear(torch.autograd.Function):
+    """``linear(GELU(u), W, b)`` saving ``u`` instead of ``GELU(u)``: backward recomputes the GELU (elementwise) rather
+    than keeping a second hidden-width activation per Mix-FFN alive (stage 3 of MiT-B5 at 224 px: 8 MB per block and
+    image). The same values and gradients as the two autograd ops."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(u, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(F.gelu(u), weight, bias)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        u, weight = ctx.saved_tensors
+        grad_u = grad_w = grad_b = None
+        g2 = grad.reshape(-1, grad.shape[-1])
+        if ctx.needs_input_grad[1]:
+            grad_w = g2.t() @ F.gelu(u).reshape(-1, u.shape[-1])
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = g2.sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_u = torch.ops.aten.gelu_backward(grad @ weight, u)
+        return grad_u, grad_w, grad_b
 
 
 class MixFFN(nn.Module):
-    """Mix-FFN: ``fc2(drop(GELU(dwconv(fc1(x)))))``; ``[B, N, C] -> [B, N, C]``."""
+    """Mix-FFN: ``fc2(drop(GELU(dwconv(fc1(x)))))``; ``[B, N, C] -> [B, N, C]``.
+
+    While gradients are recorded (no dropout, no autocast), GELU and ``fc2`` run as one autograd function that keeps
+    the GELU's input instead of its output (:class:`_GeluLinear`): one hidden-width activation less per block.
+    """
 
     def __init__(self, dim: int, hidden: int, drop: float = 0.0, *, device=None, dtype=None) -> None:
         super().__init__()
@@ -190,8 +243,15 @@ class MixFFN(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = self.drop(self.act(self.dwconv(self.fc1(x), hw)))
-        return self.drop(self.fc2(x))
+        u = self.dwconv(self.fc1(x), hw)
+        if (
+            torch.is_grad_enabled()
+            and (self.drop.p == 0 or not self.training)
+            and not torch.is_autocast_enabled(u.device.type)
+            and self.act.approximate == "none"
+        ):
+            return _GeluLinear.apply(u, self.fc2.weight, self.fc2.bias)
+        return self.drop(self.fc2(self.drop(self.act(u))))
 
 
 class MiTBlock(nn.Module):

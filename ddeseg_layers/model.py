@@ -49,6 +49,8 @@ class DDESegConfig:
         fusion: extra AudioQueryFusionBlock kwargs; ``depth`` sets the PVT fusion depth per stage (1).
         head: ``embed_dim`` (768), ``dropout`` (0.1), ``bn_eps``, ``bn_momentum``.
         align_corners: final logits upsampling (paper default False, official True).
+        checkpoint_stages: encoder stages (1-4, MiT encoders) whose blocks run under activation checkpointing in
+            training (less memory, one extra forward of those blocks; the same values and gradients). Default none.
         pretrained: optional paths: ``encoder`` (NVlabs / mmseg MiT or timm / AVSBench PVT), ``memory`` (``.npy``
             official bank or a saved SemanticMemory), ``official`` (an official DDESeg checkpoint), ``model`` (our own
             full checkpoint).
@@ -64,6 +66,7 @@ class DDESegConfig:
     fusion: dict = field(default_factory=dict)
     head: dict = field(default_factory=dict)
     align_corners: bool | None = None
+    checkpoint_stages: list = field(default_factory=list)
     pretrained: dict = field(default_factory=dict)
 
     @classmethod
@@ -193,6 +196,8 @@ class DDESeg(nn.Module):
         if is_pvt:
             if official:
                 raise ValueError("DDESeg config: variant='official' only exists with the MiT-B5 encoder")
+            if cfg.checkpoint_stages:
+                raise ValueError("DDESeg config: 'checkpoint_stages' applies to the MiT encoders only")
             from .pvt import PVTFusionEncoder
 
             geom = enc if isinstance(enc, str) else {k2: v for k2, v in enc.items() if k2 != "type"}
@@ -207,10 +212,18 @@ class DDESeg(nn.Module):
                     f"DDESeg config: variant='official' takes elimination keys {sorted(_OFFICIAL_ELIMINATION_KEYS)} "
                     f"(+ enabled), got {sorted(set(elim) - _OFFICIAL_ELIMINATION_KEYS)}"
                 )
-            self.encoder = MiTFusionEncoder(geom, self.audio_dim, cfg.variant, elimination=elim, fusion=fusion)
+            self.encoder = MiTFusionEncoder(
+                geom,
+                self.audio_dim,
+                cfg.variant,
+                elimination=elim,
+                fusion=fusion,
+                checkpoint_stages=tuple(cfg.checkpoint_stages or ()),
+            )
 
         # D: segmentation head
         head = dict(cfg.head)
+        head.setdefault("fused", True)  # the same head function, without its 4E-channel map (head.py)
         if official:
             head.setdefault("bn_eps", 1e-3)
             head.setdefault("bn_momentum", 0.03)

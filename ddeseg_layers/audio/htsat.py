@@ -135,15 +135,14 @@ class WindowAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         bw, n, c = x.shape
         q, k, v = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
-        attn = (q * self.scale) @ k.transpose(-2, -1)  # [bw, heads, N, N]
+        # softmax(q k^T * scale + relative-position bias (+ shift mask)) v through SDPA, the bias as a float mask
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(n, n, -1)
-        attn = attn + bias.permute(2, 0, 1)[None]
+        bias = bias.permute(2, 0, 1)[None]  # [1, heads, N, N]
         if mask is not None:
             nw = mask.shape[0]
-            attn = attn.view(bw // nw, nw, self.num_heads, n, n) + mask[None, :, None]
-            attn = attn.view(bw, self.num_heads, n, n)
-        out = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(bw, n, c)
-        return self.proj(out)
+            bias = (bias + mask[:, None]).repeat(bw // nw, 1, 1, 1)  # [bw, heads, N, N], window-major as x
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=self.scale)
+        return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
 class Mlp(nn.Module):

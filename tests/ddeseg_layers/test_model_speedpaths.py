@@ -1,0 +1,233 @@
+"""The training step's fast paths compute what the literal formulas compute (issue 15).
+
+* fused SegFormer head (``fused=True``, what DDESeg builds) = the literal concatenation head: values, gradients and
+  BatchNorm running statistics;
+* the official aligner's factorised interactions (sigmoid attention with W_q folded into the keys; softmax
+  attention over the assignment instead of the per-pixel centres) = the literal attention, values and gradients;
+* the Mix-FFN's GELU + fc2 autograd function (keeps the GELU input, not its output) = the plain modules;
+* the spatial reduction as a patch GEMM = the strided convolution (and the fallback when R does not divide H, W);
+* encoder token <-> map conversions are views (channels_last), no copies;
+* activation checkpointing (``checkpoint_stages``) changes neither the loss nor the gradients;
+* HTS-AT window attention through SDPA (bias and shift mask as a float mask) = the literal softmax;
+* ``torch.compile``: ``torch._dynamo.explain`` finds no graph break in the tiny presets' training forward.
+
+Float64 throughout, tolerances (the fast paths reorder sums).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pytest
+import torch
+
+from ddeseg_layers.attention import merge_heads, split_heads
+from ddeseg_layers.elimination import OfficialCrossModalInteraction, OfficialGumbelClustering
+from ddeseg_layers.head import SegFormerHead
+from ddeseg_layers.mit_blocks import EfficientSelfAttention, MixFFN, tokens_to_map
+from ddeseg_layers.model import build_ddeseg
+
+_spec = importlib.util.spec_from_file_location("_network_utils", pathlib.Path(__file__).with_name("_network_utils.py"))
+U = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(U)
+
+F64 = torch.float64
+
+
+def _literal_interaction(ci: OfficialCrossModalInteraction, query, context, mode):
+    h = ci.num_heads
+    q, k, v = (split_heads(f(x), h) for f, x in ((ci.q_proj, query), (ci.k_proj, context), (ci.v_proj, context)))
+    a = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    a = torch.sigmoid(a) if mode == "sigmoid" else torch.softmax(a, dim=-1)
+    return merge_heads(a @ v)
+
+
+def _grads(out, params):
+    w = torch.randn(out.shape, generator=torch.Generator().manual_seed(3), dtype=out.dtype)
+    return torch.autograd.grad((out * w).sum(), params)
+
+
+def _close(a, b, rtol=1e-9, atol=1e-11):
+    # atol: gradients that vanish analytically (e.g. of the biases ahead of a training-mode BatchNorm) are rounding
+    assert (a - b).abs().max().item() <= rtol * b.abs().max().item() + atol
+
+
+@pytest.mark.parametrize("keys", [1, 3, 12])
+def test_sigmoid_interaction_equals_literal_attention(keys):
+    torch.manual_seed(0)
+    ci = OfficialCrossModalInteraction(32, num_heads=4).to(F64)
+    with torch.no_grad():
+        for lin in (ci.q_proj, ci.k_proj, ci.v_proj):
+            lin.weight.mul_(20)  # out of the near-linear sigmoid regime of the 0.02 init
+    x = torch.randn(2, 50, 32, dtype=F64, requires_grad=True)
+    ctx = torch.randn(2, keys, 32, dtype=F64, requires_grad=True)
+    params = [x, ctx, ci.q_proj.weight, ci.k_proj.weight, ci.v_proj.weight]
+    fast, ref = ci(x, ctx, "sigmoid"), _literal_interaction(ci, x, ctx, "sigmoid")
+    _close(fast, ref)
+    for a, b in zip(_grads(fast, params), _grads(ref, params)):
+        _close(a, b)
+
+
+def test_softmax_over_assigned_centres_equals_attention_on_per_pixel_centres():
+    torch.manual_seed(0)
+    ci = OfficialCrossModalInteraction(32, num_heads=4).to(F64)
+    cl = OfficialGumbelClustering(5, 32, stochastic_eval=False).to(F64).eval()
+    with torch.no_grad():
+        for lin in (ci.q_proj, ci.k_proj, ci.v_proj):
+            lin.weight.mul_(20)
+    visual = torch.randn(2, 60, 32, dtype=F64, requires_grad=True)
+    tokens = torch.randn(2, 5, 32, dtype=F64, requires_grad=True)
+    params = [visual, tokens, cl.cluster_centers, ci.q_proj.weight, ci.k_proj.weight, ci.v_proj.weight]
+    fast = ci.softmax_over_assigned_centres(tokens, cl.assign(visual), cl.cluster_centers)
+    ref = _literal_interaction(ci, tokens, cl(visual), "softmax")
+    _close(fast, ref)
+    for a, b in zip(_grads(fast, params), _grads(ref, params)):
+        _close(a, b)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_head_equals_literal_head(channels_last):
+    torch.manual_seed(0)
+    dims = (8, 16, 24, 32)
+    lit = SegFormerHead(dims, 5, embed_dim=12).to(F64).train()
+    fused = SegFormerHead(dims, 5, embed_dim=12, fused=True).to(F64).train()
+    fused.load_state_dict(lit.state_dict())
+    with torch.no_grad():
+        for p in lit.parameters():  # non-zero biases / affine terms, so every term of the identity is exercised
+            p.add_(0.1 * torch.randn_like(p))
+        fused.load_state_dict(lit.state_dict())
+    feats = [torch.randn(2, c, 16 // 2**i, 12 // 2**i, dtype=F64) for i, c in enumerate(dims)]
+    if channels_last:
+        feats = [f.contiguous(memory_format=torch.channels_last) for f in feats]
+    feats = [f.requires_grad_() for f in feats]
+    torch.manual_seed(1)  # the same Dropout2d mask
+    y_lit = lit(feats)
+    torch.manual_seed(1)
+    y_fused = fused(feats)
+    assert y_fused.shape == y_lit.shape == (2, 5, 16, 12) and y_fused.is_contiguous()
+    _close(y_fused, y_lit)
+    for a, b in zip(_grads(y_fused, list(fused.parameters()) + feats), _grads(y_lit, list(lit.parameters()) + feats)):
+        _close(a, b)
+    _close(fused.linear_fuse.bn.running_mean, lit.linear_fuse.bn.running_mean)
+    _close(fused.linear_fuse.bn.running_var, lit.linear_fuse.bn.running_var)
+
+
+def test_mixffn_gelu_linear_function_equals_plain_modules():
+    torch.manual_seed(0)
+    ffn = MixFFN(8, 32).to(F64).train()
+    x = torch.randn(2, 6 * 5, 8, dtype=F64, requires_grad=True)
+    params = [x, *ffn.parameters()]
+    fast = ffn(x, (6, 5))
+    assert fast.grad_fn is not None and "GeluLinear" in type(fast.grad_fn).__name__
+    plain = ffn.fc2(ffn.act(ffn.dwconv(ffn.fc1(x), (6, 5))))
+    _close(fast, plain)
+    for a, b in zip(_grads(fast, params), _grads(plain, params)):
+        _close(a, b)
+    with torch.no_grad():
+        _close(ffn(x, (6, 5)), plain)
+
+
+@pytest.mark.parametrize("hw, ratio", [((8, 12), 4), ((12, 6), 2), ((10, 9), 4)])
+def test_spatial_reduction_gemm_equals_strided_convolution(hw, ratio):
+    torch.manual_seed(0)
+    attn = EfficientSelfAttention(16, 2, sr_ratio=ratio).to(F64)
+    x = torch.randn(2, hw[0] * hw[1], 16, dtype=F64, requires_grad=True)
+    params = [x, attn.sr.weight, attn.sr.bias]
+    fast = attn.reduce(x, hw)
+    ref = attn.sr(x.transpose(1, 2).reshape(2, 16, *hw)).flatten(2).transpose(1, 2)
+    assert fast.shape == ref.shape == (2, (hw[0] // ratio) * (hw[1] // ratio), 16)
+    _close(fast, ref)
+    for a, b in zip(_grads(fast, params), _grads(ref, params)):
+        _close(a, b)
+
+
+def test_models_build_the_fused_head_and_return_channels_last_views():
+    m = build_ddeseg(U.tiny_cfg())
+    assert m.head.fused
+    x = torch.randn(2, 6 * 5, 7)
+    y = tokens_to_map(x, (6, 5))
+    assert y.shape == (2, 7, 6, 5) and y.data_ptr() == x.data_ptr()
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert y.flatten(2).transpose(1, 2).is_contiguous()
+
+
+def _tiny(variant: str, **extra):
+    cfg = U.tiny_cfg(**extra)
+    if variant == "official":
+        cfg.update(variant="official", elimination={})
+    torch.manual_seed(0)
+    m = build_ddeseg(cfg).to(F64)
+    mem = U.tiny_memory()
+    m.set_memory(type(mem).from_official(mem.reps.to(F64), dtype=F64))
+    return m
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_activation_checkpointing_keeps_loss_and_gradients(variant):
+    ref = _tiny(variant)
+    ckpt = _tiny(variant, checkpoint_stages=[2, 3])
+    ckpt.load_state_dict(ref.state_dict())
+    assert ckpt.encoder.checkpoint_stages == (2, 3)
+    img = torch.randn(2, 3, 64, 64, dtype=F64)
+    audio = torch.randn(2, 32, dtype=F64)
+    target = torch.randint(0, 4, (2, 64, 64))
+    out = {}
+    for name, m in (("ref", ref), ("ckpt", ckpt)):
+        m.train()
+        torch.manual_seed(5)  # the same Gumbel noise and dropout masks
+        loss = torch.nn.functional.cross_entropy(m(img, audio), target)
+        loss.backward()
+        out[name] = (loss.detach(), {n: p.grad for n, p in m.named_parameters() if p.grad is not None})
+    _close(out["ckpt"][0], out["ref"][0])
+    assert out["ckpt"][1].keys() == out["ref"][1].keys()
+    for n, g in out["ref"][1].items():
+        assert (out["ckpt"][1][n] - g).abs().max().item() <= 1e-9 * max(g.abs().max().item(), 1e-12), n
+
+
+def test_checkpoint_stages_validation():
+    with pytest.raises(ValueError, match="checkpoint_stages"):
+        build_ddeseg(U.tiny_cfg(checkpoint_stages=[5]))
+    with pytest.raises(ValueError, match="checkpoint_stages"):
+        build_ddeseg(U.tiny_cfg(encoder=dict(U.TINY_GEOMETRY, type="pvt"), checkpoint_stages=[3]))
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_dynamo_finds_no_graph_break_in_the_training_forward(variant):
+    import torch._dynamo
+
+    cfg = build_ddeseg("tiny").cfg.to_dict()
+    if variant == "official":
+        cfg.update(variant="official", elimination={})
+    torch.manual_seed(0)
+    m = build_ddeseg(cfg)
+    mem = m.memory
+    m.set_memory(type(mem).from_official(torch.randn(mem.num_classes, 3, m.audio_dim)))
+    m.train()
+    torch._dynamo.reset()
+    explain = torch._dynamo.explain(m)(torch.randn(2, 3, 64, 64), torch.randn(2, m.audio_dim))
+    assert explain.graph_break_count == 0, [str(b.reason) for b in explain.break_reasons]
+    assert explain.graph_count == 1
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_htsat_window_attention_through_sdpa_equals_literal_softmax(shifted):
+    from ddeseg_layers.audio.htsat import WindowAttention
+
+    torch.manual_seed(0)
+    attn = WindowAttention(32, 4, 4).to(F64)
+    torch.nn.init.normal_(attn.relative_position_bias_table)
+    x = torch.randn(3 * 4, 16, 32, dtype=F64)  # 3 spectrograms x 4 windows of 4 x 4 tokens
+    mask = None
+    if shifted:
+        mask = torch.zeros(4, 16, 16, dtype=F64)
+        mask[1:, :, 8:] = -100.0
+    bw, n, c = x.shape
+    q, k, v = attn.qkv(x).view(bw, n, 3, 4, 8).permute(2, 0, 3, 1, 4).unbind(0)
+    logits = (q * attn.scale) @ k.transpose(-2, -1)
+    bias = attn.relative_position_bias_table[attn.relative_position_index.view(-1)].view(n, n, -1)
+    logits = logits + bias.permute(2, 0, 1)[None]
+    if mask is not None:
+        logits = (logits.view(3, 4, 4, n, n) + mask[None, :, None]).view(bw, 4, n, n)
+    ref = attn.proj((logits.softmax(-1) @ v).transpose(1, 2).reshape(bw, n, c))
+    _close(attn(x, mask), ref)
