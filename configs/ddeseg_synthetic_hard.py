@@ -1,15 +1,9 @@
 # The harder built-in synthetic set (an independent second test of the recipe; see docs/datasets.md "The harder
 # synthetic set"): 128 x 128 frames, 12 classes, small objects, sound classes in temporal structure only, voices and
-# instances disjoint between splits. For now the tiny model and schedule of ddeseg_synthetic.py. The dataset part is
-# swappable: replace "./_base_/datasets/synthetic_hard.py" by "./_base_/datasets/synthetic_hard_variant.py" (another
-# seed, object_scale 0.7, data_root data/synthetic_hard_s1).
-_base_ = [
-    "./_base_/models/ddeseg_synthetic_tiny.py",
-    "./_base_/datasets/synthetic_hard.py",
-    "./_base_/audio/htsat_tiny.py",
-    "./_base_/schedules/synthetic_iters.py",
-    "./_base_/default_runtime.py",
-]
+# instances disjoint between splits. Its recipe is _base_/recipes/synthetic_hard.py (visual pre-training, log-mel CNN
+# audio encoder, 1,500 DDESeg iterations); ddeseg_synthetic_hard_s1.py and ddeseg_synthetic_hard_recipe_basic.py run
+# the same recipe with only the dataset base swapped.
+_base_ = ["./_base_/recipes/synthetic_hard.py", "./_base_/datasets/synthetic_hard.py"]
 
 
 def _at_audio_rate(pipeline):  # the dataset base's pipeline with LoadAudioWindow at the audio base's rate
@@ -29,11 +23,8 @@ model = dict(
         num_classes=13,
         memory=dict(num_classes=13),
         audio=dict(_base_.audio_backbone, checkpoint=work_dir + "/audio_encoder.pth"),
+        pretrained=dict(encoder=work_dir + "/visual_encoder.pth"),  # stage "visual"'s output (run it first)
     ),
 )
-audio_classifier = dict(
-    work_dir=work_dir + "/audio_encoder", model=dict(num_classes=13, audio=dict(_base_.audio_backbone, frozen=False))
-)
+audio_classifier = dict(work_dir=work_dir + "/audio_encoder", model=dict(num_classes=13))
 memory_builder = dict(cache_dir=work_dir + "/memory_cache")
-env_cfg = dict(dist_cfg=dict(backend="gloo"), mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0))
-default_hooks = dict(visualization=dict(type="AVSVisualizationHook", draw=False))

@@ -23,7 +23,8 @@ def _cfg(name):
         ("ddeseg_s4_vggish.py", False),
         ("ddeseg_official_avss.py", False),  # no audio_classifier at all
         ("ddeseg_synthetic.py", True),  # no pretrained encoder: stage 1 trains it
-        ("ddeseg_synthetic_hard_cnnaudio.py", True),
+        ("ddeseg_synthetic_hard.py", True),
+        ("ddeseg_synthetic_hard_htsat.py", True),
     ],
 )
 def test_stage1_is_opt_in_for_paper_configs_and_on_for_synthetic(name, on):

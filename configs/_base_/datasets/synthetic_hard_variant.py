@@ -1,4 +1,5 @@
-# One more variation of the harder synthetic set (docs/datasets.md "The harder synthetic set"): another seed (new
+# One more variation of the harder synthetic set (docs/datasets.md "The harder synthetic set"), used by
+# configs/ddeseg_synthetic_hard_s1.py: another seed (new
 # voices, instances, clips) and smaller objects (object_scale 0.7: 2.1-7 % of the frame each), in its own data_root.
 # Swap it for ./synthetic_hard.py in a leaf's _base_ list.
 _base_ = ["./synthetic_hard.py"]
