@@ -59,6 +59,18 @@ class _ConvBNReLU(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
+class _PointwiseConv2d(nn.Conv2d):
+    """1x1 convolution (``linear_pred``) that runs a channels_last map as one GEMM on its pixels (CPU convolutions of
+    channels_last maps with 1x1 kernels take a slow im2col path) and returns a contiguous map; any other input goes
+    through the convolution. A Conv2d with the same parameters (and forward hooks) either way."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            y = F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias)  # [B, H, W, out]
+            return y.permute(0, 3, 1, 2).contiguous()
+        return super().forward(x)
+
+
 class SegFormerHead(nn.Module):
     """All-MLP segmentation head.
 
@@ -99,7 +111,7 @@ class SegFormerHead(nn.Module):
             setattr(self, f"linear_c{i + 1}", _LinearEmbed(c, embed_dim, **dd))
         self.linear_fuse = _ConvBNReLU(4 * embed_dim, embed_dim, bn_eps, bn_momentum, **dd)
         self.dropout = nn.Dropout2d(dropout)
-        self.linear_pred = nn.Conv2d(embed_dim, num_classes, 1, **dd)
+        self.linear_pred = _PointwiseConv2d(embed_dim, num_classes, 1, **dd)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -148,8 +160,4 @@ class SegFormerHead(nn.Module):
             f = z if f is None else f + z
         f = f + bias[:, None, None]
         f = self.dropout(self.linear_fuse.act(self.linear_fuse.bn(f)))  # channels_last
-        # linear_pred (1x1 conv) as a matmul on the channels_last tokens: CPU runs 1x1 convolutions of channels_last
-        # maps through a slow im2col path; this is one GEMM. Contiguous [B, num_classes, H, W] out.
-        pred = self.linear_pred
-        y = F.linear(f.permute(0, 2, 3, 1), pred.weight.flatten(1), pred.bias)  # [B, H, W, num_classes]
-        return y.permute(0, 3, 1, 2).contiguous()
+        return self.linear_pred(f)

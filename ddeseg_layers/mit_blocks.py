@@ -200,37 +200,61 @@ class DWConv(nn.Module):
         return self.dwconv(tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
 
 
-class _GeluLinear(torch.autograd.Function):
-    """``linear(GELU(u), W, b)`` saving ``u`` instead of ``GELU(u)``: backward recomputes the GELU (elementwise) rather
-    than keeping a second hidden-width activation per Mix-FFN alive (stage 3 of MiT-B5 at 224 px: 8 MB per block and
-    image). The same values and gradients as the two autograd ops."""
+class _ConvGeluLinear(torch.autograd.Function):
+    """``linear(GELU(dwconv(h)), W, b)`` keeping only ``h`` (the ``fc1`` output) for backward, which recomputes the
+    depth-wise convolution and the GELU (cheap next to the GEMMs) instead of holding two more hidden-width activations
+    (the convolution's output and the GELU's) per Mix-FFN: at stage 3 of MiT-B5 (224 px) 16 MB per block and image.
+    The same values and gradients as the autograd ops (the backward calls the same kernels)."""
 
     @staticmethod
-    def forward(ctx, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        ctx.save_for_backward(u, weight)
-        ctx.has_bias = bias is not None
+    def forward(ctx, h, hw, conv_w, conv_b, weight, bias):
+        conv = dict(stride=1, padding=conv_w.shape[-1] // 2, groups=conv_w.shape[0])
+        u = F.conv2d(tokens_to_map(h, hw), conv_w, conv_b, **conv).flatten(2).transpose(1, 2)
+        ctx.save_for_backward(h, conv_w, conv_b, weight)
+        ctx.hw, ctx.conv, ctx.has_bias = hw, conv, bias is not None
         return F.linear(F.gelu(u), weight, bias)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):
-        u, weight = ctx.saved_tensors
-        grad_u = grad_w = grad_b = None
+    def backward(ctx, grad):
+        h, conv_w, conv_b, weight = ctx.saved_tensors
+        conv, hw = ctx.conv, ctx.hw
+        h_map = tokens_to_map(h, hw)
+        u = F.conv2d(h_map, conv_w, conv_b, **conv).flatten(2).transpose(1, 2)  # recomputed
         g2 = grad.reshape(-1, grad.shape[-1])
-        if ctx.needs_input_grad[1]:
+        grad_w = grad_b = grad_h = grad_cw = grad_cb = None
+        if ctx.needs_input_grad[4]:
             grad_w = g2.t() @ F.gelu(u).reshape(-1, u.shape[-1])
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        if ctx.has_bias and ctx.needs_input_grad[5]:
             grad_b = g2.sum(0)
-        if ctx.needs_input_grad[0]:
+        need = (ctx.needs_input_grad[0], ctx.needs_input_grad[2], conv_b is not None and ctx.needs_input_grad[3])
+        if any(need):
             grad_u = torch.ops.aten.gelu_backward(grad @ weight, u)
-        return grad_u, grad_w, grad_b
+            p, g = conv["padding"], conv["groups"]
+            grad_h, grad_cw, grad_cb = torch.ops.aten.convolution_backward(
+                tokens_to_map(grad_u, hw).contiguous(memory_format=torch.channels_last),
+                h_map,
+                conv_w,
+                None if conv_b is None else [conv_b.shape[0]],
+                [1, 1],
+                [p, p],
+                [1, 1],
+                False,
+                [0, 0],
+                g,
+                list(need),
+            )
+            if grad_h is not None:
+                grad_h = grad_h.flatten(2).transpose(1, 2)
+        return grad_h, None, grad_cw, grad_cb, grad_w, grad_b
 
 
 class MixFFN(nn.Module):
     """Mix-FFN: ``fc2(drop(GELU(dwconv(fc1(x)))))``; ``[B, N, C] -> [B, N, C]``.
 
-    While gradients are recorded (no dropout, no autocast), GELU and ``fc2`` run as one autograd function that keeps
-    the GELU's input instead of its output (:class:`_GeluLinear`): one hidden-width activation less per block.
+    While gradients are recorded (no dropout, no autocast), the depth-wise convolution, GELU and ``fc2`` run as one
+    autograd function that keeps only the ``fc1`` output (:class:`_ConvGeluLinear`): two hidden-width activations
+    less per block, one depth-wise convolution more in backward.
     """
 
     def __init__(self, dim: int, hidden: int, drop: float = 0.0, *, device=None, dtype=None) -> None:
@@ -243,15 +267,17 @@ class MixFFN(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        u = self.dwconv(self.fc1(x), hw)
+        h = self.fc1(x)
+        dw = self.dwconv.dwconv
         if (
             torch.is_grad_enabled()
             and (self.drop.p == 0 or not self.training)
-            and not torch.is_autocast_enabled(u.device.type)
+            and not torch.is_autocast_enabled(h.device.type)
             and self.act.approximate == "none"
+            and dw.kernel_size[0] % 2 == 1
         ):
-            return _GeluLinear.apply(u, self.fc2.weight, self.fc2.bias)
-        return self.drop(self.fc2(self.drop(self.act(u))))
+            return _ConvGeluLinear.apply(h, hw, dw.weight, dw.bias, self.fc2.weight, self.fc2.bias)
+        return self.drop(self.fc2(self.drop(self.act(self.dwconv(h, hw)))))
 
 
 class MiTBlock(nn.Module):

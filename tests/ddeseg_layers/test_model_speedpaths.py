@@ -4,7 +4,7 @@
   BatchNorm running statistics;
 * the official aligner's factorised interactions (sigmoid attention with W_q folded into the keys; softmax
   attention over the assignment instead of the per-pixel centres) = the literal attention, values and gradients;
-* the Mix-FFN's GELU + fc2 autograd function (keeps the GELU input, not its output) = the plain modules;
+* the Mix-FFN's depth-wise conv + GELU + fc2 autograd function (keeps only the fc1 output) = the plain modules;
 * the spatial reduction as a patch GEMM = the strided convolution (and the fallback when R does not divide H, W);
 * encoder token <-> map conversions are views (channels_last), no copies;
 * activation checkpointing (``checkpoint_stages``) changes neither the loss nor the gradients;
@@ -113,13 +113,13 @@ def test_fused_head_equals_literal_head(channels_last):
     _close(fused.linear_fuse.bn.running_var, lit.linear_fuse.bn.running_var)
 
 
-def test_mixffn_gelu_linear_function_equals_plain_modules():
+def test_mixffn_conv_gelu_linear_function_equals_plain_modules():
     torch.manual_seed(0)
     ffn = MixFFN(8, 32).to(F64).train()
     x = torch.randn(2, 6 * 5, 8, dtype=F64, requires_grad=True)
     params = [x, *ffn.parameters()]
     fast = ffn(x, (6, 5))
-    assert fast.grad_fn is not None and "GeluLinear" in type(fast.grad_fn).__name__
+    assert fast.grad_fn is not None and "ConvGeluLinear" in type(fast.grad_fn).__name__
     plain = ffn.fc2(ffn.act(ffn.dwconv(ffn.fc1(x), (6, 5))))
     _close(fast, plain)
     for a, b in zip(_grads(fast, params), _grads(plain, params)):
