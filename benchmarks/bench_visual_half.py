@@ -99,8 +99,7 @@ def run(args) -> dict:
     from mmengine.config import Config
 
     from mmseg_plugin.apis.scope import import_plugin
-    from mmseg_plugin.visual_stage import segmenter_scores as score
-    from mmseg_plugin.visual_stage import train_segmenter as train
+    from mmseg_plugin.visual_stage import image_normalisation, segmenter_scores, train_segmenter
 
     import_plugin()
     if args.threads:
@@ -109,6 +108,14 @@ def run(args) -> dict:
     xt, yt = load_visible(cfg, "train")
     xe, ye = load_visible(cfg, args.split)
     num_classes = int(max(yt.max(), ye.max())) + 1
+    mean, std = image_normalisation(cfg)  # the config's data_preprocessor, as DDESeg sees the images
+
+    def train(model, x, y, iters, lr, bs, seed):
+        return train_segmenter(model, x, y, iters, lr, bs, seed, mean=mean, std=std)
+
+    def score(model, x, y, k):
+        return segmenter_scores(model, x, y, k, mean=mean, std=std)
+
     runs = []
     for seed in args.seeds:
         torch.manual_seed(seed)

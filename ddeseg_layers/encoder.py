@@ -74,6 +74,18 @@ class MiTGeometry:
             if c % h:
                 raise ValueError(f"MiTGeometry: embed_dim {c} is not divisible by num_heads {h}")
 
+    def block_kwargs(self, stage: int, drop_path: float) -> dict[str, Any]:
+        """Constructor arguments of one MiT block of ``stage`` (0-based) with stochastic depth ``drop_path``."""
+        return dict(
+            dim=self.embed_dims[stage],
+            num_heads=self.num_heads[stage],
+            mlp_ratio=self.mlp_ratios[stage],
+            qkv_bias=self.qkv_bias,
+            sr_ratio=self.sr_ratios[stage],
+            drop_path=drop_path,
+            norm_eps=self.norm_eps,
+        )
+
     @classmethod
     def from_spec(cls, spec: str | Mapping[str, Any] | MiTGeometry, **overrides: Any) -> MiTGeometry:
         """Build from a preset name (``mit_b0``, ``mit_b1``, ``mit_b5``), a dict (optionally with ``name`` naming
@@ -170,15 +182,7 @@ class MiTFusionEncoder(nn.Module):
             setattr(self, f"patch_embed{i + 1}", pe)
             blocks = []
             for j in range(g.depths[i]):
-                kw = dict(
-                    dim=g.embed_dims[i],
-                    num_heads=g.num_heads[i],
-                    mlp_ratio=g.mlp_ratios[i],
-                    qkv_bias=g.qkv_bias,
-                    sr_ratio=g.sr_ratios[i],
-                    drop_path=dpr[cur + j],
-                    norm_eps=g.norm_eps,
-                )
+                kw = g.block_kwargs(i, dpr[cur + j])
                 if variant == "paper":
                     from .fusion import AudioQueryFusionBlock
 

@@ -49,19 +49,7 @@ class MiTBackbone(nn.Module):
             pe = OverlapPatchEmbed(g.patch_sizes[i], g.strides[i], in_ch, g.embed_dims[i], g.norm_eps, **dd)
             pe.apply(init_mit_weights)
             setattr(self, f"patch_embed{i + 1}", pe)
-            blocks = [
-                MiTBlock(
-                    dim=g.embed_dims[i],
-                    num_heads=g.num_heads[i],
-                    mlp_ratio=g.mlp_ratios[i],
-                    qkv_bias=g.qkv_bias,
-                    sr_ratio=g.sr_ratios[i],
-                    drop_path=dpr[cur + j],
-                    norm_eps=g.norm_eps,
-                    **dd,
-                )
-                for j in range(g.depths[i])
-            ]
+            blocks = [MiTBlock(**g.block_kwargs(i, dpr[cur + j]), **dd) for j in range(g.depths[i])]
             setattr(self, f"block{i + 1}", nn.ModuleList(blocks))
             setattr(self, f"norm{i + 1}", nn.LayerNorm(g.embed_dims[i], eps=g.norm_eps, **dd))
             cur += g.depths[i]

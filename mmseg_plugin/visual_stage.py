@@ -38,7 +38,7 @@ VISUAL_DEFAULTS = dict(
     num_images=4000, iters=5000, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_iters=30, seed=0, image_size=128,
     generator={},
 )  # fmt: skip
-MEAN = (123.675, 116.28, 103.53)  # the synthetic configs' data_preprocessor (RGB)
+MEAN = (123.675, 116.28, 103.53)  # defaults when a config's data_preprocessor names none (RGB order)
 STD = (58.395, 57.12, 57.375)
 
 
@@ -75,9 +75,16 @@ class VisualSegmenter(nn.Module):
         return self.head(self.encoder(x))
 
 
-def normalise(x: torch.Tensor) -> torch.Tensor:
-    """uint8 RGB ``[B, 3, H, W]`` -> the synthetic configs' normalised float input."""
-    return (x.float() - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+def image_normalisation(cfg) -> tuple:
+    """``(mean, std)`` (RGB) of the config's ``model.data_preprocessor``: pre-training sees the images exactly as
+    DDESeg will."""
+    dp = _plain(cfg.model.get("data_preprocessor", None) or {})
+    return tuple(dp.get("mean", MEAN)), tuple(dp.get("std", STD))
+
+
+def normalise(x: torch.Tensor, mean=MEAN, std=STD) -> torch.Tensor:
+    """uint8 RGB ``[B, 3, H, W]`` -> ``(x - mean) / std`` float input."""
+    return (x.float() - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def train_segmenter(
@@ -91,6 +98,8 @@ def train_segmenter(
     weight_decay: float = 0.05,
     warmup_iters: int = 30,
     progress: Optional[Callable[[int], None]] = None,
+    mean=MEAN,
+    std=STD,
 ) -> tuple:
     """Pixel cross-entropy on random batches (with replacement) of ``images`` uint8 ``[N, 3, H, W]`` / ``labels``
     int64 ``[N, H, W]``; AdamW (no decay on norms / biases), linear warm-up then cosine to 5 %, random horizontal
@@ -112,7 +121,7 @@ def train_segmenter(
         for group in opt.param_groups:
             group["lr"] = lr * f
         idx = torch.randint(len(images), (batch_size,), generator=g)
-        xb, yb = normalise(images[idx]), labels[idx]
+        xb, yb = normalise(images[idx], mean, std), labels[idx]
         if torch.rand(1, generator=g).item() < 0.5:
             xb, yb = xb.flip(-1), yb.flip(-1)
         out = F.interpolate(model(xb), size=yb.shape[-2:], mode="bilinear", align_corners=False)
@@ -126,7 +135,9 @@ def train_segmenter(
 
 
 @torch.no_grad()
-def segmenter_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
+def segmenter_scores(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int, mean=MEAN, std=STD
+) -> dict:
     """Dataset-level foreground mIoU (over the classes present in labels or predictions) and the
     foreground-vs-background IoU (class ignored), in percent."""
     was = model.training
@@ -135,7 +146,7 @@ def segmenter_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     union = torch.zeros(num_classes)
     fg_i = fg_u = 0
     for i in range(0, len(images), 50):
-        logits = model(normalise(images[i : i + 50]))
+        logits = model(normalise(images[i : i + 50], mean, std))
         p = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
         t = labels[i : i + 50]
         for k in range(num_classes):
@@ -174,12 +185,14 @@ def pretrain_visual_encoder(cfg, out: str, progress: Optional[Callable[[int], No
     y = torch.from_numpy(labs.astype(np.int64))
     num_classes = len(info["classes"]) + 1
     geometry, head_dim = encoder_geometry(cfg)
+    mean, std = image_normalisation(cfg)
     torch.manual_seed(int(vs["seed"]))
     encoder = MiTBackbone(geometry)
     model = VisualSegmenter(encoder, encoder.embed_dims, num_classes, head_dim)
     seconds, last_loss = train_segmenter(
         model, x, y, int(vs["iters"]), float(vs["lr"]), int(vs["batch_size"]), int(vs["seed"]),
         weight_decay=float(vs["weight_decay"]), warmup_iters=int(vs["warmup_iters"]), progress=progress,
+        mean=mean, std=std,
     )  # fmt: skip
     if not math.isfinite(last_loss):
         raise FloatingPointError(f"visual pre-training diverged (loss {last_loss}); lower visual_pretrain.lr")
