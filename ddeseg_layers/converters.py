@@ -45,6 +45,7 @@ __all__ = [
     "official_ddeseg_to_ours",
     "ours_to_official_ddeseg",
     "load_encoder_pretrained",
+    "load_head_pretrained",
     "load_official_ddeseg",
 ]
 
@@ -295,6 +296,26 @@ def load_encoder_pretrained(encoder: nn.Module, src: str | os.PathLike | Mapping
     allow = encoder.new_key_patterns() if hasattr(encoder, "new_key_patterns") else encoder.new_keys()
     report = load_state_dict_strict(encoder, mapped, what=what, allow_missing=allow)
     report.ignored = sorted(ignored + dropped)
+    return report
+
+
+def load_head_pretrained(head: nn.Module, src: str | os.PathLike | Mapping[str, torch.Tensor]) -> LoadReport:
+    """Load the ``decode_head.*`` tensors of a SegFormer-format segmentor checkpoint into a
+    :class:`~ddeseg_layers.head.SegFormerHead`, strictly (NVlabs names ``linear_c{1-4}.proj``, ``linear_fuse.*``,
+    ``linear_pred``; the other keys, e.g. ``backbone.*``, are reported as ignored).
+
+    Raises:
+        ValueError: the source has no ``decode_head.*`` key.
+        CheckpointMismatchError: missing / unexpected / shape-mismatched keys (another class count, an mmseg-named
+            head, other stage widths or embedding width).
+    """
+    sd, what = _as_state_dict(src)
+    sd = _strip_common_prefix(sd, "module.")
+    head_sd = {k[len("decode_head.") :]: v for k, v in sd.items() if k.startswith("decode_head.")}
+    if not head_sd:
+        raise ValueError(f"load_head_pretrained: {what} has no 'decode_head.*' keys (a SegFormer-format checkpoint)")
+    report = load_state_dict_strict(head, head_sd, what=what)
+    report.ignored = sorted(k for k in sd if not k.startswith("decode_head."))
     return report
 
 

@@ -53,7 +53,8 @@ class DDESegConfig:
             training (less memory, one extra forward of those blocks; the same values and gradients). Default none.
         pretrained: optional paths: ``encoder`` (NVlabs / mmseg MiT or timm / AVSBench PVT), ``memory`` (``.npy``
             official bank or a saved SemanticMemory), ``official`` (an official DDESeg checkpoint), ``model`` (our own
-            full checkpoint).
+            full checkpoint), ``head`` (the ``decode_head.*`` of a SegFormer-format segmentor checkpoint with NVlabs
+            head names and this model's class count, e.g. the synthetic recipes' stage "visual" output; strict).
     """
 
     num_classes: int = 71
@@ -309,15 +310,17 @@ class DDESeg(nn.Module):
     def load_pretrained(self, pretrained: Mapping[str, Any]) -> dict[str, LoadReport | None]:
         """Load the checkpoints named in ``pretrained`` (see :class:`DDESegConfig`); all strict."""
         from .checkpoint import load_checkpoint_file, load_state_dict_strict
-        from .converters import load_encoder_pretrained, load_official_ddeseg
+        from .converters import load_encoder_pretrained, load_head_pretrained, load_official_ddeseg
         from .memory import read_memory_file
 
-        unknown = sorted(set(pretrained) - {"encoder", "memory", "official", "model"})
+        unknown = sorted(set(pretrained) - {"encoder", "head", "memory", "official", "model"})
         if unknown:
             raise ValueError(f"DDESeg config 'pretrained' has unknown keys {unknown}")
         reports: dict[str, LoadReport | None] = {}
         if pretrained.get("encoder"):
             reports["encoder"] = load_encoder_pretrained(self.encoder, pretrained["encoder"])
+        if pretrained.get("head"):
+            reports["head"] = load_head_pretrained(self.head, pretrained["head"])
         if pretrained.get("official"):
             reports["official"] = load_official_ddeseg(self, pretrained["official"])
         if pretrained.get("model"):
