@@ -13,6 +13,11 @@ No paper equation. Every row is scored by ``AVSMetric`` on the same split, datas
   zeroed and with the audio shuffled across clips (``AblateAudio``; each frame gets the window of the frame at the
   same position in another clip, a seeded derangement of the clips, so no clip keeps its own sound). A model that
   uses its audio drops on both; one that ignores it does not move.
+* :func:`class_oracle_metrics` -- the trained checkpoint's own test masks with every class that does not sound in
+  the frame (absent from its ground truth) set to background: what perfect class-level listening would score with
+  this model's visual half. The gap between the model and this row is what better use of the sound can still win at
+  fixed masks; the gap between this row and 100 is the masks' own quality (visual errors, wrong-class fragments of
+  sounding classes, missed sounding objects).
 * :func:`floor_warning` -- a loud text when a model's J&F is within ``FLOOR_MARGIN`` points of the all-background
   floor, naming the likely causes the other rows point at.
 
@@ -46,6 +51,8 @@ __all__ = [
     "ablated_audio_cfg",
     "evaluate_checkpoint",
     "audio_dependence",
+    "keep_sounding_classes",
+    "class_oracle_metrics",
     "main_jf",
     "floor_warning",
 ]
@@ -275,11 +282,14 @@ def ablated_audio_cfg(cfg, mode: str, seed: int = 0, split: str = "test"):
     return cfg
 
 
-def evaluate_checkpoint(cfg, checkpoint: str, model=None) -> Dict[str, Any]:
+def evaluate_checkpoint(
+    cfg, checkpoint: str, model=None, transform: Optional[Callable[[Any], Any]] = None
+) -> Dict[str, Any]:
     """Test metrics of ``checkpoint`` with ``cfg``'s test dataloader and evaluator, the loop of mmengine's
     ``TestLoop`` (dataloader -> ``model.test_step`` -> ``Evaluator.process``; ``evaluate``) without a Runner's set-up
     (config dump, environment report, visualizer: seconds per run). ``model``: an already loaded model
-    (``mmseg_plugin.inference.init_model``), else the checkpoint is loaded here (weights and semantic memory)."""
+    (``mmseg_plugin.inference.init_model``), else the checkpoint is loaded here (weights and semantic memory).
+    ``transform``: applied to each predicted data sample before the evaluator sees it."""
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
 
@@ -295,7 +305,10 @@ def evaluate_checkpoint(cfg, checkpoint: str, model=None) -> Dict[str, Any]:
     model.eval()
     with torch.no_grad():
         for batch in loader:
-            evaluator.process(data_samples=model.test_step(batch), data_batch=batch)
+            samples = model.test_step(batch)
+            if transform is not None:
+                samples = [transform(x) for x in samples]
+            evaluator.process(data_samples=samples, data_batch=batch)
     return evaluator.evaluate(len(loader.dataset))
 
 
@@ -312,6 +325,50 @@ def audio_dependence(cfg, checkpoint: str, seed: int = 0, split: str = "test", m
         mode: evaluate_checkpoint(ablated_audio_cfg(cfg, mode, seed=seed, split=split), checkpoint, model=model)
         for mode in ("zeroed", "shuffled")
     }
+
+
+def keep_sounding_classes(sample, binary: bool = False, binary_score: str = BINARY_SEG_LOGITS):
+    """``sample`` (a predicted ``SegDataSample``) with every predicted class absent from its ground truth set to
+    background (0), in place; returned. ``pred_sem_seg.data [1, H, W]`` and ``gt_sem_seg.data [1, H, W]`` must have
+    the same size (ignore pixels, 255, do not make a class present). ``seg_logits`` follow: semantic tasks get the
+    one-hot map of the kept prediction; binary ones (``binary=True``) keep their scores unless the frame has no
+    sounding pixel, where they become certain background (the F curve reads them). Frames without a label
+    (``has_label`` False) are returned unchanged."""
+    from mmengine.structures import PixelData
+
+    if not sample.metainfo.get("has_label", True):
+        return sample
+    pred, gt = sample.pred_sem_seg.data, sample.gt_sem_seg.data
+    if pred.shape[-2:] != gt.shape[-2:]:
+        raise ValueError(
+            f"{sample.metainfo.get('img_path')}: prediction {tuple(pred.shape[-2:])} and ground truth "
+            f"{tuple(gt.shape[-2:])} differ in size"
+        )
+    gt = gt.to(pred.device)
+    present = torch.unique(gt[gt != 255])
+    kept = torch.where(torch.isin(pred, present), pred, torch.zeros_like(pred))
+    sample.pred_sem_seg = PixelData(data=kept)
+    if "seg_logits" in sample:
+        channels = sample.seg_logits.data.shape[0]
+        if not binary:
+            sample.seg_logits = PixelData(data=_hard_scores(kept[0], channels, binary_score))
+        elif not bool((present > 0).any()):
+            sample.seg_logits = PixelData(data=_hard_scores(kept[0], channels, binary_score))
+    return sample
+
+
+def class_oracle_metrics(cfg, checkpoint: str, split: str = "test", model=None) -> Dict[str, Any]:
+    """AVSMetric of ``checkpoint``'s own predictions on ``split`` after :func:`keep_sounding_classes`: the model's
+    masks with perfect class-level listening (an upper bound of what the sound can add at fixed masks)."""
+    cfg = copy.deepcopy(cfg)
+    loader = _plain(cfg.get(_loader_key(split)))
+    cfg.test_dataloader = loader
+    mcfg = _avs_metric_cfg(cfg, split)
+    cfg.test_evaluator = mcfg
+    binary, score = _is_binary(cfg), mcfg.get("binary_score", BINARY_SEG_LOGITS)
+    return evaluate_checkpoint(
+        cfg, checkpoint, model=model, transform=lambda x: keep_sounding_classes(x, binary=binary, binary_score=score)
+    )
 
 
 def main_jf(metrics: Optional[dict]) -> Optional[float]:

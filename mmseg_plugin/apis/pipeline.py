@@ -186,16 +186,22 @@ def stage1_baseline_map(cfg, work_dir: str) -> float | None:
 
 
 def stage_diagnostics(cfg, checkpoint: str, seed: int) -> dict:
-    """The test-split rows beside the model: visual-only oracle (None for real datasets), audio zeroed / shuffled."""
-    from mmseg_plugin.diagnostics import audio_dependence, metric_subset, visual_oracle_metrics
+    """The test-split rows beside the model: visual-only oracle (None for real datasets), audio zeroed / shuffled,
+    the model's masks with the sounding classes given (class oracle)."""
+    import torch
+
+    from mmseg_plugin.diagnostics import audio_dependence, class_oracle_metrics, metric_subset, visual_oracle_metrics
+    from mmseg_plugin.inference import init_model
 
     out = dict(visual_oracle=metric_subset(visual_oracle_metrics(cfg, "test")))
     if out["visual_oracle"] is None:
         out["visual_oracle_absent"] = "not a synthetic set: no visible-objects maps"
-    dep = audio_dependence(cfg, checkpoint, seed=seed)
+    model, _ = init_model(cfg, checkpoint, device="cuda" if torch.cuda.is_available() else "cpu")
+    dep = audio_dependence(cfg, checkpoint, seed=seed, model=model)
     out["audio_zeroed"] = metric_subset(dep["zeroed"])
     out["audio_shuffled"] = metric_subset(dep["shuffled"])
     out["shuffle_seed"] = seed
+    out["class_oracle"] = metric_subset(class_oracle_metrics(cfg, checkpoint, "test", model=model))
     return out
 
 
@@ -450,6 +456,7 @@ def _print_table(summary: dict) -> None:
         ("DDESeg", summary["test"], ""),
         ("  audio zeroed", summary.get("audio_zeroed"), "" if diag else absent),
         ("  audio shuffled", summary.get("audio_shuffled"), f"seed {summary.get('shuffle_seed')}" if diag else absent),
+        ("  classes given", summary.get("class_oracle"), "its masks, non-sounding classes removed" if diag else absent),
         ("all-background", summary["all_background"], "floor"),
         ("visual-only oracle", summary.get("visual_oracle"), "" if diag else absent),
     ]

@@ -210,3 +210,61 @@ def test_evaluate_checkpoint_equals_runner_test(tmp_path, random_checkpoint):
     rcfg = cfg.copy()
     rcfg.update(load_from=ckpt, resume=False, work_dir=str(tmp_path / "runner"))
     assert Runner.from_cfg(rcfg).test() == plain
+
+
+# ---------------------------------------------------------------- class oracle (sounding classes given)
+def _sample(pred, gt, logits=None, has_label=True):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    s = SegDataSample(metainfo=dict(img_path="clip/frames/0.jpg", has_label=has_label))
+    s.pred_sem_seg = PixelData(data=torch.tensor(pred)[None])
+    s.gt_sem_seg = PixelData(data=torch.tensor(gt)[None])
+    if logits is not None:
+        s.seg_logits = PixelData(data=logits)
+    return s
+
+
+def test_keep_sounding_classes_removes_exactly_the_absent_classes():
+    # GT holds background and class 1 (255 = ignore makes no class present); 2 and 3 are predicted but silent
+    s = _sample([[1, 2, 2], [3, 0, 1]], [[1, 0, 255], [0, 0, 1]], logits=torch.randn(4, 2, 3))
+    out = D.keep_sounding_classes(s)
+    assert out.pred_sem_seg.data.tolist() == [[[1, 0, 0], [0, 0, 1]]]
+    assert out.seg_logits.data.argmax(0).tolist() == [[1, 0, 0], [0, 0, 1]]  # scores follow the kept map
+    with pytest.raises(ValueError, match="clip/frames/0.jpg: prediction"):
+        D.keep_sounding_classes(_sample([[1, 2]], [[1], [0]]))
+    unlabelled = _sample([[1, 2]], [[255, 255]], has_label=False)
+    assert D.keep_sounding_classes(unlabelled).pred_sem_seg.data.tolist() == [[[1, 2]]]
+
+
+def test_keep_sounding_classes_binary_scores():
+    logits = torch.tensor([[[2.0, -1.0]]])
+    from mmseg_plugin.evaluation.avs_metric_functions import foreground_probability
+
+    for kind in ("probabilities", "logits"):  # a silent frame becomes certain background in either score kind
+        silent = D.keep_sounding_classes(
+            _sample([[1, 0]], [[0, 0]], logits=logits.clone()), binary=True, binary_score=kind
+        )
+        assert silent.pred_sem_seg.data.tolist() == [[[0, 0]]]
+        assert float(foreground_probability(silent.seg_logits.data, kind).max()) < 1e-6
+    sounding = D.keep_sounding_classes(_sample([[1, 0]], [[0, 1]], logits=logits.clone()), binary=True)
+    assert sounding.pred_sem_seg.data.tolist() == [[[1, 0]]] and torch.equal(sounding.seg_logits.data, logits)
+
+
+def test_class_oracle_only_removes_false_positive_classes(tiny, random_checkpoint):
+    cfg, ckpt = random_checkpoint
+    plain = D.evaluate_checkpoint(cfg, ckpt)
+    seen = []
+
+    def record(sample):
+        seen.append(sample)
+        return sample
+
+    D.evaluate_checkpoint(cfg, ckpt, transform=record)
+    assert len(seen) == len(tiny["ds"])
+    silent = sum(int((~torch.isin(s.pred_sem_seg.data, torch.unique(s.gt_sem_seg.data))).sum()) for s in seen)
+    assert silent > 0  # the random model predicts classes that do not sound in the frame
+    oracle = D.class_oracle_metrics(cfg, ckpt)
+    assert oracle["num_frames"] == plain["num_frames"] and oracle != plain
+    # a class's frames where it sounds keep their IoU; frames where it is only predicted stop counting as zeros
+    assert oracle["avsbench/mIoU_no_bg"] >= plain["avsbench/mIoU_no_bg"] - 1e-9
