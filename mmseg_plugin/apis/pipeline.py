@@ -125,11 +125,34 @@ def apply_seed(cfg, seed: int) -> None:
         cfg.visual_pretrain["seed"] = int(seed)
 
 
+def _check_head_classes(cfg, summary: dict, visual: str) -> None:
+    """A config that loads stage "visual"'s decode head (``model.net.pretrained.head``) must segment the sprite set's
+    classes, in the same order after the background: ValueError naming both lists otherwise."""
+    if not (cfg.model.net.get("pretrained", None) or {}).get("head"):
+        return
+    sprite = (summary.get("visual_stage") or {}).get("sprite_classes")
+    if sprite is None:  # a cached stage without its .json: the checkpoint's own record
+        import torch
+
+        sprite = (torch.load(visual, map_location="cpu", weights_only=False).get("meta") or {}).get("sprite_classes")
+    classes = list(summary["data"].get("classes") or [])
+    if sprite is None or classes[1:] != list(sprite):
+        raise ValueError(
+            f"{cfg.filename}: model.net.pretrained.head loads the decode head stage 'visual' trained on the sprite "
+            f"classes {sprite} ({visual}), but this dataset's classes after the background are {classes[1:]}; "
+            "remove pretrained.head (the encoder still transfers) or train on a dataset with those classes"
+        )
+
+
 def _seg_cfg(cfg, work_dir: str, encoder: str | None, memory: str, seg_iters: int | None, visual: str | None = None):
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = osp.join(work_dir, "ddeseg")
-    if visual:  # the pre-trained image encoder, loaded like ImageNet weights (audio parts and head stay initialised)
-        cfg.model.net.pretrained = dict(cfg.model.net.get("pretrained", None) or {}, encoder=visual)
+    if visual:  # the pre-trained image encoder, loaded like ImageNet weights (audio parts stay initialised); the
+        # stage's decode head too when the config asks for it (pretrained.head; same classes, see _check_head_classes)
+        pre = dict(cfg.model.net.get("pretrained", None) or {}, encoder=visual)
+        if pre.get("head"):
+            pre["head"] = visual
+        cfg.model.net.pretrained = pre
     if memory:  # None: the config's supplied bank (model.net.pretrained.memory)
         cfg.semantic_memory_path = memory
         cfg.model.semantic_memory_path = memory
@@ -324,6 +347,8 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
         )
         force |= {"train", "test"}  # DDESeg starts from these weights
     summary["timings_s"]["visual"] = round(time.time() - t0, 1)
+    if visual:
+        _check_head_classes(cfg, summary, visual)
 
     if args.stop_after == "visual":
         return _finish(summary, work_dir, t_all)

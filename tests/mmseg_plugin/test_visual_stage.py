@@ -66,8 +66,12 @@ def test_pipeline_runs_the_stage_caches_it_and_hands_it_to_ddeseg(tmp_path, monk
     from mmseg_plugin.apis import pipeline
 
     leaf = tmp_path / "tiny_visual.py"
-    leaf.write_text(f"_base_ = [{HARD!r}]\nvisual_pretrain = {TINY!r}\n")
-    monkeypatch.setattr(pipeline, "stage_data", lambda cfg: dict(train=1, val=1, test=1, classes=["background"]))
+    head = 'model = dict(net=dict(pretrained=dict(head="elsewhere.pth")))'  # also load the stage's decode head
+    leaf.write_text(f"_base_ = [{HARD!r}]\nvisual_pretrain = {TINY!r}\n{head}\n")
+    from mmseg_plugin.synthetic.hard_visual import SPRITE_CLASSES
+
+    classes = ["background", *SPRITE_CLASSES[:12]]  # the harder set's classes: the stage's head loads
+    monkeypatch.setattr(pipeline, "stage_data", lambda cfg: dict(train=1, val=1, test=1, classes=classes))
     monkeypatch.setattr(pipeline, "apply_avss_classes", lambda cfg: None)
     main = tool("run_pipeline").main
     wd = tmp_path / "wd"
@@ -80,3 +84,8 @@ def test_pipeline_runs_the_stage_caches_it_and_hands_it_to_ddeseg(tmp_path, monk
     assert ckpt.stat().st_mtime_ns == mtime and summary["visual_stage"]["visual_iters"] == 3
     scfg = pipeline._seg_cfg(Config.fromfile(str(leaf)), str(wd), None, str(wd / "m.pth"), None, str(ckpt))
     assert scfg.model.net.pretrained.encoder == str(ckpt)
+    assert scfg.model.net.pretrained.head == str(ckpt)  # the decode head comes from the same stage output
+    # another dataset's classes: the head is refused with both lists named (the encoder alone would transfer)
+    monkeypatch.setattr(pipeline, "stage_data", lambda cfg: dict(train=1, val=1, test=1, classes=["bg", "a", "b"]))
+    with pytest.raises(ValueError, match=r"pretrained.head .* sprite classes \['stripes'.*are \['a', 'b'\]"):
+        main([str(leaf), "--work-dir", str(wd), "--stop-after", "visual"])
