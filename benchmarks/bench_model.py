@@ -281,7 +281,7 @@ class Net:
 
     def __init__(self, name, model, wav, amp_dtype, compiled=None):
         self.name, self.model, self.wav, self.amp_dtype = name, model, wav, amp_dtype
-        self.call = compiled or model
+        self.call = model if compiled is None else compiled  # an OptimizedModule has no truth value
 
     def autocast(self, device):
         return torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
