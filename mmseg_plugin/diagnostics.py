@@ -49,6 +49,7 @@ __all__ = [
     "derangement",
     "shuffled_audio_donors",
     "ablated_audio_cfg",
+    "load_model",
     "evaluate_checkpoint",
     "audio_dependence",
     "keep_sounding_classes",
@@ -282,23 +283,31 @@ def ablated_audio_cfg(cfg, mode: str, seed: int = 0, split: str = "test"):
     return cfg
 
 
+def load_model(cfg, checkpoint: str):
+    """``checkpoint`` loaded for evaluation (weights and semantic memory; ``mmseg_plugin.inference.init_model``), on
+    the GPU when there is one: the model the re-evaluations below share."""
+    from .inference import init_model
+
+    model, _ = init_model(cfg, checkpoint, device="cuda" if torch.cuda.is_available() else "cpu")
+    return model
+
+
 def evaluate_checkpoint(
     cfg, checkpoint: str, model=None, transform: Optional[Callable[[Any], Any]] = None
 ) -> Dict[str, Any]:
     """Test metrics of ``checkpoint`` with ``cfg``'s test dataloader and evaluator, the loop of mmengine's
     ``TestLoop`` (dataloader -> ``model.test_step`` -> ``Evaluator.process``; ``evaluate``) without a Runner's set-up
     (config dump, environment report, visualizer: seconds per run). ``model``: an already loaded model
-    (``mmseg_plugin.inference.init_model``), else the checkpoint is loaded here (weights and semantic memory).
+    (:func:`load_model`), else the checkpoint is loaded here (weights and semantic memory).
     ``transform``: applied to each predicted data sample before the evaluator sees it."""
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
 
-    from .inference import init_model
     from .memory_builder import ensure_mmseg_scope
 
     ensure_mmseg_scope()
     if model is None:
-        model, _ = init_model(cfg, checkpoint, device="cuda" if torch.cuda.is_available() else "cpu")
+        model = load_model(cfg, checkpoint)
     loader = Runner.build_dataloader(_plain(cfg.test_dataloader), seed=0)
     evaluator = Evaluator(_plain(cfg.test_evaluator))
     evaluator.dataset_meta = loader.dataset.metainfo
@@ -317,10 +326,8 @@ def audio_dependence(cfg, checkpoint: str, seed: int = 0, split: str = "test", m
 
     The checkpoint is loaded once (or ``model`` is used) for both evaluations.
     """
-    from .inference import init_model
-
     if model is None:
-        model, _ = init_model(cfg, checkpoint, device="cuda" if torch.cuda.is_available() else "cpu")
+        model = load_model(cfg, checkpoint)
     return {
         mode: evaluate_checkpoint(ablated_audio_cfg(cfg, mode, seed=seed, split=split), checkpoint, model=model)
         for mode in ("zeroed", "shuffled")
@@ -349,10 +356,8 @@ def keep_sounding_classes(sample, binary: bool = False, binary_score: str = BINA
     kept = torch.where(torch.isin(pred, present), pred, torch.zeros_like(pred))
     sample.pred_sem_seg = PixelData(data=kept)
     if "seg_logits" in sample:
-        channels = sample.seg_logits.data.shape[0]
-        if not binary:
-            sample.seg_logits = PixelData(data=_hard_scores(kept[0], channels, binary_score))
-        elif not bool((present > 0).any()):
+        if not binary or not bool((present > 0).any()):
+            channels = sample.seg_logits.data.shape[0]
             sample.seg_logits = PixelData(data=_hard_scores(kept[0], channels, binary_score))
     return sample
 

@@ -132,9 +132,9 @@ def _check_head_classes(cfg, summary: dict, visual: str) -> None:
         return
     sprite = (summary.get("visual_stage") or {}).get("sprite_classes")
     if sprite is None:  # a cached stage without its .json: the checkpoint's own record
-        import torch
+        from ddeseg_layers.checkpoint import read_weights_only
 
-        sprite = (torch.load(visual, map_location="cpu", weights_only=False).get("meta") or {}).get("sprite_classes")
+        sprite = (read_weights_only(visual, what="stage 'visual' checkpoint").get("meta") or {}).get("sprite_classes")
     classes = list(summary["data"].get("classes") or [])
     if sprite is None or classes[1:] != list(sprite):
         raise ValueError(
@@ -211,15 +211,18 @@ def stage1_baseline_map(cfg, work_dir: str) -> float | None:
 def stage_diagnostics(cfg, checkpoint: str, seed: int) -> dict:
     """The test-split rows beside the model: visual-only oracle (None for real datasets), audio zeroed / shuffled,
     the model's masks with the sounding classes given (class oracle)."""
-    import torch
-
-    from mmseg_plugin.diagnostics import audio_dependence, class_oracle_metrics, metric_subset, visual_oracle_metrics
-    from mmseg_plugin.inference import init_model
+    from mmseg_plugin.diagnostics import (
+        audio_dependence,
+        class_oracle_metrics,
+        load_model,
+        metric_subset,
+        visual_oracle_metrics,
+    )
 
     out = dict(visual_oracle=metric_subset(visual_oracle_metrics(cfg, "test")))
     if out["visual_oracle"] is None:
         out["visual_oracle_absent"] = "not a synthetic set: no visible-objects maps"
-    model, _ = init_model(cfg, checkpoint, device="cuda" if torch.cuda.is_available() else "cpu")
+    model = load_model(cfg, checkpoint)  # shared by the re-evaluations
     dep = audio_dependence(cfg, checkpoint, seed=seed, model=model)
     out["audio_zeroed"] = metric_subset(dep["zeroed"])
     out["audio_shuffled"] = metric_subset(dep["shuffled"])

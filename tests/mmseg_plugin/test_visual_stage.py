@@ -89,3 +89,9 @@ def test_pipeline_runs_the_stage_caches_it_and_hands_it_to_ddeseg(tmp_path, monk
     monkeypatch.setattr(pipeline, "stage_data", lambda cfg: dict(train=1, val=1, test=1, classes=["bg", "a", "b"]))
     with pytest.raises(ValueError, match=r"pretrained.head .* sprite classes \['stripes'.*are \['a', 'b'\]"):
         main([str(leaf), "--work-dir", str(wd), "--stop-after", "visual"])
+    # a cached stage without its .json: the sprite classes come from the checkpoint's own record
+    (wd / "visual_encoder.pth.json").unlink()
+    with pytest.raises(ValueError, match=r"sprite classes \['stripes'.*are \['a', 'b'\]"):
+        main([str(leaf), "--work-dir", str(wd), "--stop-after", "visual"])
+    monkeypatch.setattr(pipeline, "stage_data", lambda cfg: dict(train=1, val=1, test=1, classes=classes))
+    assert main([str(leaf), "--work-dir", str(wd), "--stop-after", "visual"])["data"]["classes"] == classes
