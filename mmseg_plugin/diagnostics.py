@@ -18,6 +18,10 @@ No paper equation. Every row is scored by ``AVSMetric`` on the same split, datas
   this model's visual half. The gap between the model and this row is what better use of the sound can still win at
   fixed masks; the gap between this row and 100 is the masks' own quality (visual errors, wrong-class fragments of
   sounding classes, missed sounding objects).
+* :func:`heard_class_metrics` -- the same masks with every class the stage-1 audio tagger does not hear in the
+  frame set to background: what the model would score if it followed its own audio encoder's class decisions.
+  ``classes given`` - this row is what the encoder's tagging errors cost; this row - the model is what DDESeg loses
+  on top of them.
 * :func:`floor_warning` -- a loud text when a model's J&F is within ``FLOOR_MARGIN`` points of the all-background
   floor, naming the likely causes the other rows point at.
 
@@ -54,6 +58,9 @@ __all__ = [
     "audio_dependence",
     "keep_sounding_classes",
     "class_oracle_metrics",
+    "load_audio_classifier",
+    "heard_classes",
+    "heard_class_metrics",
     "main_jf",
     "floor_warning",
 ]
@@ -334,6 +341,22 @@ def audio_dependence(cfg, checkpoint: str, seed: int = 0, split: str = "test", m
     }
 
 
+def _keep_classes(sample, present: torch.Tensor, binary: bool, binary_score: str):
+    """``sample`` with every predicted class not in ``present`` set to background (0), in place (see
+    :func:`keep_sounding_classes` for the scores)."""
+    from mmengine.structures import PixelData
+
+    pred = sample.pred_sem_seg.data
+    present = present.to(pred.device)
+    kept = torch.where(torch.isin(pred, present), pred, torch.zeros_like(pred))
+    sample.pred_sem_seg = PixelData(data=kept)
+    if "seg_logits" in sample:
+        if not binary or not bool((present > 0).any()):
+            channels = sample.seg_logits.data.shape[0]
+            sample.seg_logits = PixelData(data=_hard_scores(kept[0], channels, binary_score))
+    return sample
+
+
 def keep_sounding_classes(sample, binary: bool = False, binary_score: str = BINARY_SEG_LOGITS):
     """``sample`` (a predicted ``SegDataSample``) with every predicted class absent from its ground truth set to
     background (0), in place; returned. ``pred_sem_seg.data [1, H, W]`` and ``gt_sem_seg.data [1, H, W]`` must have
@@ -341,8 +364,6 @@ def keep_sounding_classes(sample, binary: bool = False, binary_score: str = BINA
     one-hot map of the kept prediction; binary ones (``binary=True``) keep their scores unless the frame has no
     sounding pixel, where they become certain background (the F curve reads them). Frames without a label
     (``has_label`` False) are returned unchanged."""
-    from mmengine.structures import PixelData
-
     if not sample.metainfo.get("has_label", True):
         return sample
     pred, gt = sample.pred_sem_seg.data, sample.gt_sem_seg.data
@@ -352,14 +373,7 @@ def keep_sounding_classes(sample, binary: bool = False, binary_score: str = BINA
             f"{tuple(gt.shape[-2:])} differ in size"
         )
     gt = gt.to(pred.device)
-    present = torch.unique(gt[gt != 255])
-    kept = torch.where(torch.isin(pred, present), pred, torch.zeros_like(pred))
-    sample.pred_sem_seg = PixelData(data=kept)
-    if "seg_logits" in sample:
-        if not binary or not bool((present > 0).any()):
-            channels = sample.seg_logits.data.shape[0]
-            sample.seg_logits = PixelData(data=_hard_scores(kept[0], channels, binary_score))
-    return sample
+    return _keep_classes(sample, torch.unique(gt[gt != 255]), binary, binary_score)
 
 
 def class_oracle_metrics(cfg, checkpoint: str, split: str = "test", model=None) -> Dict[str, Any]:
@@ -374,6 +388,69 @@ def class_oracle_metrics(cfg, checkpoint: str, split: str = "test", model=None) 
     return evaluate_checkpoint(
         cfg, checkpoint, model=model, transform=lambda x: keep_sounding_classes(x, binary=binary, binary_score=score)
     )
+
+
+def load_audio_classifier(cfg, checkpoint: str):
+    """The stage-1 classifier of ``cfg`` (``audio_classifier.model``, an ``AVSAudioClassifier``) with the weights of
+    ``checkpoint`` (a runner checkpoint of stage 1, e.g. ``<work_dir>/audio_classifier/iter_1000.pth``), strictly, in
+    eval mode on the CPU."""
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    from .audio_stage import audio_settings
+
+    mcfg = copy.deepcopy(audio_settings(cfg)["model"])
+    mcfg.setdefault("data_preprocessor", _plain(cfg.model.data_preprocessor))
+    model = MODELS.build(mcfg)
+    load_checkpoint(model, checkpoint, map_location="cpu", strict=True, logger="silent")
+    return model.eval()
+
+
+def heard_classes(classifier, dataset, threshold: float = 0.5) -> Dict[str, torch.Tensor]:
+    """``{img_path: class ids}`` of every frame of ``dataset``: background (0) and each class ``c`` whose stage-1
+    score (``audio_scores[c - 1]``, a sigmoid probability) exceeds ``threshold``. Semantic classifiers only (a
+    binary task's classifier tags categories, not mask classes: ValueError)."""
+    from .audio_stage import audio_scores
+
+    if getattr(classifier, "class_names", None):
+        raise ValueError("heard_classes: the classifier tags categories (a binary task), not the mask's classes")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"heard_classes: threshold must lie in (0, 1), got {threshold}")
+    scores, _, _ = audio_scores(classifier, dataset)
+    out = {}
+    for i in range(len(dataset)):
+        fg = torch.nonzero(scores[i] > threshold).flatten() + 1
+        out[dataset.get_data_info(i)["img_path"]] = torch.cat([torch.zeros(1, dtype=torch.long), fg.long()])
+    return out
+
+
+def heard_class_metrics(
+    cfg, checkpoint: str, classifier_checkpoint: str, threshold: float = 0.5, split: str = "test", model=None
+) -> Optional[Dict[str, Any]]:
+    """AVSMetric of ``checkpoint``'s own predictions on ``split`` with every class the stage-1 tagger does not hear
+    in the frame (score <= ``threshold``) set to background: the model's masks filtered by the audio encoder's own
+    class decisions. Beside :func:`class_oracle_metrics` (perfect listening) it splits the listening gap: the part
+    the stage-1 encoder's errors explain (``classes given`` - this row) and the part DDESeg loses on top of what its
+    audio encoder already tells apart (this row - the model). None for binary tasks (no classes to filter)."""
+    from mmseg.registry import DATASETS
+
+    if _is_binary(cfg):
+        return None
+    cfg = copy.deepcopy(cfg)
+    loader = _plain(cfg.get(_loader_key(split)))
+    cfg.test_dataloader = loader
+    cfg.test_evaluator = _avs_metric_cfg(cfg, split)
+    heard = heard_classes(
+        load_audio_classifier(cfg, classifier_checkpoint), DATASETS.build(loader["dataset"]), threshold
+    )
+
+    def transform(sample):
+        path = sample.metainfo.get("img_path")
+        if path not in heard:
+            raise KeyError(f"{path}: no stage-1 scores for this frame")
+        return _keep_classes(sample, heard[path], False, BINARY_SEG_LOGITS)
+
+    return evaluate_checkpoint(cfg, checkpoint, model=model, transform=transform)
 
 
 def main_jf(metrics: Optional[dict]) -> Optional[float]:

@@ -208,12 +208,25 @@ def stage1_baseline_map(cfg, work_dir: str) -> float | None:
     return baseline_map(cfg, work_dir, seed=int((cfg.get("randomness", None) or {}).get("seed", 0) or 0))
 
 
-def stage_diagnostics(cfg, checkpoint: str, seed: int) -> dict:
+def stage1_classifier_checkpoint(work_dir: str) -> str | None:
+    """The stage-1 classifier's runner checkpoint of a pipeline run (``<work_dir>/audio_classifier/last_checkpoint``
+    names it), or None when stage 1 did not run there (or its checkpoint is gone)."""
+    marker = osp.join(work_dir, "audio_classifier", "last_checkpoint")
+    if not osp.isfile(marker):
+        return None
+    with open(marker) as f:
+        path = f.read().strip()
+    return path if osp.isfile(path) else None
+
+
+def stage_diagnostics(cfg, checkpoint: str, seed: int, classifier: str | None = None) -> dict:
     """The test-split rows beside the model: visual-only oracle (None for real datasets), audio zeroed / shuffled,
-    the model's masks with the sounding classes given (class oracle)."""
+    the model's masks with the sounding classes given (class oracle) and, when ``classifier`` (the stage-1
+    classifier's checkpoint) is given, with the classes its tagger hears (``class_heard``; None for binary tasks)."""
     from mmseg_plugin.diagnostics import (
         audio_dependence,
         class_oracle_metrics,
+        heard_class_metrics,
         load_model,
         metric_subset,
         visual_oracle_metrics,
@@ -228,6 +241,9 @@ def stage_diagnostics(cfg, checkpoint: str, seed: int) -> dict:
     out["audio_shuffled"] = metric_subset(dep["shuffled"])
     out["shuffle_seed"] = seed
     out["class_oracle"] = metric_subset(class_oracle_metrics(cfg, checkpoint, "test", model=model))
+    if classifier is not None:
+        out["class_heard"] = metric_subset(heard_class_metrics(cfg, checkpoint, classifier, model=model))
+        out["class_heard_classifier"] = classifier
     return out
 
 
@@ -453,7 +469,14 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
         )
         if not args.no_diagnostics:
             bar.update(1)
-            summary.update(stage_diagnostics(scfg, summary["train"]["checkpoint"], args.shuffle_seed))
+            summary.update(
+                stage_diagnostics(
+                    scfg,
+                    summary["train"]["checkpoint"],
+                    args.shuffle_seed,
+                    stage1_classifier_checkpoint(work_dir) if encoder else None,
+                )
+            )
             bar.update(1)
     summary["timings_s"]["diagnostics"] = round(time.time() - t0, 1)
     _print_table(summary)
@@ -485,6 +508,13 @@ def _print_table(summary: dict) -> None:
         ("  audio zeroed", summary.get("audio_zeroed"), "" if diag else absent),
         ("  audio shuffled", summary.get("audio_shuffled"), f"seed {summary.get('shuffle_seed')}" if diag else absent),
         ("  classes given", summary.get("class_oracle"), "its masks, non-sounding classes removed" if diag else absent),
+        (
+            "  classes heard",
+            summary.get("class_heard"),
+            "its masks, classes stage 1 does not hear removed"
+            if diag and "class_heard_classifier" in summary
+            else (absent if not diag else "no stage-1 classifier checkpoint"),
+        ),
         ("all-background", summary["all_background"], "floor"),
         ("visual-only oracle", summary.get("visual_oracle"), "" if diag else absent),
     ]

@@ -268,3 +268,81 @@ def test_class_oracle_only_removes_false_positive_classes(tiny, random_checkpoin
     assert oracle["num_frames"] == plain["num_frames"] and oracle != plain
     # a class's frames where it sounds keep their IoU; frames where it is only predicted stop counting as zeros
     assert oracle["avsbench/mIoU_no_bg"] >= plain["avsbench/mIoU_no_bg"] - 1e-9
+
+
+# ---------------------------------------------------------------- classes heard (the stage-1 tagger's decisions)
+class _Frames:
+    """A stand-in dataset: frame paths only."""
+
+    def __init__(self, paths):
+        self.paths = paths
+
+    def __len__(self):
+        return len(self.paths)
+
+    def get_data_info(self, i):
+        return dict(img_path=self.paths[i])
+
+
+def test_heard_classes_maps_scores_to_class_ids(monkeypatch):
+    import mmseg_plugin.audio_stage as stage
+
+    scores = torch.tensor([[0.9, 0.2, 0.51], [0.1, 0.5, 0.0], [0.6, 0.7, 0.8]])  # [frames, C_fg]: classes 1..3
+    monkeypatch.setattr(stage, "audio_scores", lambda model, ds: (scores, None, None))
+    heard = D.heard_classes(object(), _Frames(["a.jpg", "b.jpg", "c.jpg"]))
+    assert {k: v.tolist() for k, v in heard.items()} == {"a.jpg": [0, 1, 3], "b.jpg": [0], "c.jpg": [0, 1, 2, 3]}
+    strict = D.heard_classes(object(), _Frames(["a.jpg", "b.jpg", "c.jpg"]), threshold=0.75)
+    assert strict["c.jpg"].tolist() == [0, 3] and strict["a.jpg"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="threshold"):
+        D.heard_classes(object(), _Frames(["a.jpg"]), threshold=1.0)
+
+    class Binary:
+        class_names = ["dog", "car"]
+
+    with pytest.raises(ValueError, match="categories"):
+        D.heard_classes(Binary(), _Frames(["a.jpg"]))
+
+
+@pytest.fixture(scope="module")
+def tagger(tiny):
+    """The tiny config's stage-1 classifier (random weights), saved as a runner checkpoint; returns a builder that
+    sets its head bias (every class heard / none heard) and saves it."""
+    from mmseg.registry import MODELS
+
+    def make(bias: float, name: str):
+        cfg = tiny["cfg"].copy()
+        cfg.audio_classifier.model.num_classes = len(tiny["ds"].metainfo["classes"])
+        model = MODELS.build(
+            dict(cfg.audio_classifier.model.to_dict(), data_preprocessor=cfg.model.data_preprocessor.to_dict())
+        )
+        head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.fill_(bias)
+        path = str(tiny["tmp"] / f"{name}.pth")
+        torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+        return cfg, path
+
+    return make
+
+
+def test_heard_class_metrics_all_heard_is_the_model_none_heard_is_the_floor(tiny, random_checkpoint, tagger):
+    cfg, ckpt = random_checkpoint
+    plain = D.evaluate_checkpoint(cfg, ckpt)
+    hcfg, all_heard = tagger(20.0, "all_heard")
+    hcfg.model = cfg.model
+    loaded = D.load_audio_classifier(hcfg, all_heard)
+    assert not loaded.training
+    everything = D.heard_class_metrics(hcfg, ckpt, all_heard)
+    for key in ("avsbench/J", "avsbench/mIoU_no_bg", "dataset/J", "num_frames"):  # nothing removed
+        if key in plain:
+            assert everything[key] == pytest.approx(plain[key], abs=1e-9), key
+    _, none_heard = tagger(-20.0, "none_heard")
+    nothing = D.heard_class_metrics(hcfg, ckpt, none_heard)
+    floor = D.all_background_metrics(cfg)
+    assert nothing["avsbench/J&F"] == pytest.approx(floor["avsbench/J&F"], abs=1e-9)
+    assert nothing["avsbench/J&F"] != pytest.approx(plain["avsbench/J&F"], abs=1e-6)
+    with pytest.raises(Exception, match="missing|unexpected|size mismatch"):
+        wrong = hcfg.copy()
+        wrong.audio_classifier.model.num_classes = 9
+        D.load_audio_classifier(wrong, all_heard)
