@@ -101,8 +101,10 @@ def stage_audio(cfg, work_dir: str, out: str, max_iters: int | None) -> dict:
     import torch
 
     from mmseg_plugin.audio_stage import evaluate_audio_map, train_audio_classifier
+    from mmseg_plugin.hooks import mark_work_dir
 
     rcfg = _audio_runner_cfg(cfg, osp.join(work_dir, "audio_classifier"), max_iters)
+    mark_work_dir(rcfg.work_dir)  # its runner checkpoints are read back (unpickled) by the diagnostics' heard row
     model, seconds = train_audio_classifier(_with_progress_hook(rcfg, "audio encoder"))
     torch.save(model.encoder_state_dict(), out)
     res = dict(audio_encoder=out, audio_train_s=round(seconds, 1), audio_iters=rcfg.train_cfg.max_iters)
@@ -216,7 +218,12 @@ def stage1_classifier_checkpoint(work_dir: str) -> str | None:
         return None
     with open(marker) as f:
         path = f.read().strip()
-    return path if osp.isfile(path) else None
+    if not osp.isfile(path):
+        return None
+    from mmseg_plugin.hooks import trust_directory
+
+    trust_directory(osp.dirname(path))  # the pipeline's own stage-1 run (older runs lack the folder's marker)
+    return path
 
 
 def stage_diagnostics(cfg, checkpoint: str, seed: int, classifier: str | None = None) -> dict:

@@ -37,6 +37,10 @@ def test_pipeline_runs_every_stage_then_skips(tmp_path, tool, tiny_synthetic_con
     for key in ("avsbench/J&F", "dataset/J&F", "mJ", "mF"):
         assert key in summary["test"] and key in summary["all_background"]
     assert summary["train"]["seg_iters"] == 2
+    # the diagnostics re-read stage 1's runner checkpoint (marked as this run's own) for the "classes heard" row
+    assert os.path.isfile(os.path.join(work, "audio_classifier", ".ddeseg_work_dir"))
+    assert summary["class_heard_classifier"].startswith(os.path.join(work, "audio_classifier"))
+    assert summary["class_heard"]["avsbench/J&F"] >= 0
     # every test frame's predicted mask is written, listed once in the manifest
     with open(os.path.join(summary["masks"], "masks.csv")) as f:
         rows = f.read().splitlines()[1:]
