@@ -1,7 +1,7 @@
 # The harder synthetic preset's recipe without its data (docs/training.md, "Learning from sound on the harder set"):
 # the tiny model of the README job (_base_/models/ddeseg_synthetic_tiny.py), with
 #   - stage "visual": its MiT encoder pre-trained on an independent image-only sprite set (every object a fresh
-#     instance; the analogue of the paper's ImageNet weights; mmseg_plugin/visual_stage.py), 4,000 images x 5,000
+#     instance; the analogue of the paper's ImageNet weights; mmseg_plugin/visual_stage.py), 4,000 images x 10,000
 #     iterations of batch 8,
 #   - stage 1: a log-mel CNN audio encoder (_base_/audio/logmel_cnn.py) trained 1,000 iterations on the frame labels,
 #   - DDESeg: 1,500 iterations of batch 8 (the synthetic schedule stretched: 150 warm-up iterations, cosine to 1e-4),
@@ -14,7 +14,7 @@ _base_ = [
     "../schedules/synthetic_iters.py",
     "../default_runtime.py",
 ]
-visual_pretrain = dict(num_images=4000, iters=5000, batch_size=8, lr=2e-3)
+visual_pretrain = dict(num_images=4000, iters=10000, batch_size=8, lr=2e-3)
 audio_classifier = dict(model=dict(audio=dict(_base_.audio_backbone, frozen=False)), max_iters=1000)
 max_iters = 1500
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
