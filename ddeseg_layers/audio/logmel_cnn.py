@@ -4,8 +4,9 @@ Not part of DDESeg: it is the "plain log-mel CNN" a careful engineer would train
 (benchmarks/bench_audio_baseline.py, the stage-1 report of tools/run_pipeline.py). Pipeline::
 
     waveform [B, T] --torchaudio MelSpectrogram (n_mels 64, power 2)--> log(mel + 1e-6) [B, 1, n_mels, frames]
-      --BatchNorm2d(1) (input scaling)--> 4 x [Conv3x3 -> BatchNorm -> ReLU -> Conv3x3 -> BatchNorm -> ReLU ->
-      AvgPool 2x2] --> mean over frequency [B, C, frames/16] --> mean + max over time --> [B, C] (= out_dim)
+      --BatchNorm2d(1) (input scaling)--> [SpecAugment masks: train mode, opt-in] --> 4 x [Conv3x3 -> BatchNorm ->
+      ReLU -> Conv3x3 -> BatchNorm -> ReLU -> AvgPool 2x2] --> mean over frequency [B, C, frames/16]
+      --> mean + max over time --> [B, C] (= out_dim)
 
 ``LogMelCNNBackbone`` wraps it with the ``FreezableBackbone`` interface of the other audio backbones (``out_dim``,
 ``sample_rate``, ``frozen``, the trainable network under ``.net``), so ``build_audio_backbone(dict(type=
@@ -56,6 +57,9 @@ class LogMelCNN(nn.Module):
         n_fft, hop_length: STFT (default: 32 ms window, 10 ms hop at ``sample_rate``).
         f_min, f_max: mel band edges (default 50 Hz .. Nyquist).
         channels: widths of the 4 conv blocks.
+        freq_masks, time_masks: SpecAugment (Park et al., 2019) in train mode only: this many frequency / time masks,
+            each of a uniform width in ``[0, freq_mask_param]`` mel bins / ``[0, time_mask_param]`` frames, drawn
+            independently per example and set to 0 (the mean of the ``bn0``-scaled log-mel). 0 (default): off.
     """
 
     def __init__(
@@ -67,6 +71,10 @@ class LogMelCNN(nn.Module):
         f_min: float = 50.0,
         f_max: Optional[float] = None,
         channels: Sequence[int] = (16, 32, 64, 128),
+        freq_masks: int = 0,
+        freq_mask_param: int = 8,
+        time_masks: int = 0,
+        time_mask_param: int = 10,
     ) -> None:
         super().__init__()
         if len(channels) != 4:
@@ -81,6 +89,11 @@ class LogMelCNN(nn.Module):
         widths = [1, *[int(c) for c in channels]]
         self.blocks = nn.Sequential(*[_ConvBlock(widths[i], widths[i + 1]) for i in range(4)])
         self.out_dim = widths[-1]
+        if min(freq_masks, time_masks, freq_mask_param, time_mask_param) < 0:
+            raise ValueError("LogMelCNN: SpecAugment mask counts and widths must be >= 0")
+        self.freq_masks, self.time_masks = int(freq_masks), int(time_masks)
+        self.freq_mask = torchaudio.transforms.FrequencyMasking(int(freq_mask_param), iid_masks=True)
+        self.time_mask = torchaudio.transforms.TimeMasking(int(time_mask_param), iid_masks=True)
 
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` -> scaled log-mel ``[B, 1, n_mels, frames]``."""
@@ -89,7 +102,13 @@ class LogMelCNN(nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if waveform.dim() != 2:
             raise ValueError(f"LogMelCNN: waveform must be [B, T] (mono), got shape {tuple(waveform.shape)}")
-        x = self.blocks(self.log_mel(waveform)).mean(dim=2)  # [B, C, frames']
+        x = self.log_mel(waveform)
+        if self.training:
+            for _ in range(self.freq_masks):
+                x = self.freq_mask(x)
+            for _ in range(self.time_masks):
+                x = self.time_mask(x)
+        x = self.blocks(x).mean(dim=2)  # [B, C, frames']
         return x.mean(dim=2) + x.amax(dim=2)
 
 

@@ -44,3 +44,30 @@ def test_logmel_cnn_builder_frozen_and_checkpoint(tmp_path):
     bad = {k: v for k, v in trainable.net.state_dict().items() if "blocks.3" not in k}
     with pytest.raises(ValueError, match="missing keys"):
         build_audio_backbone(dict(cfg, checkpoint=bad))
+
+
+def test_logmel_cnn_spec_augment_masks_in_train_mode_only():
+    torch.manual_seed(0)
+    net = LogMelCNN(sample_rate=16000, channels=(4, 8, 8, 16), freq_masks=2, freq_mask_param=8, time_masks=2)
+    plain = LogMelCNN(sample_rate=16000, channels=(4, 8, 8, 16))
+    plain.load_state_dict(net.state_dict())  # masks add no parameters: checkpoints stay interchangeable
+    x = torch.randn(4, 16000)
+    seen = {}
+    for name, m in (("aug", net), ("plain", plain)):
+        m.blocks[0].register_forward_hook(lambda mod, inp, out, name=name: seen.__setitem__(name, inp[0].detach()))
+    net.eval(), plain.eval()
+    assert torch.equal(net(x), plain(x))  # eval: no masking
+    net.train(), plain.train()
+    torch.manual_seed(1)
+    net(x), plain(x)
+    masked, ref = seen["aug"], seen["plain"]  # the blocks' input with and without the masks (same batch statistics)
+    changed = masked != ref
+    assert changed.any()
+    assert torch.all(masked[changed] == 0)  # masked cells are 0, the mean of the bn0-scaled log-mel
+    for b in range(4):  # whole mel rows or whole frame columns, at most 2 x 8 rows and 2 x 10 columns per example
+        rows = (masked[b, 0] == 0).all(dim=1)
+        cols = (masked[b, 0] == 0).all(dim=0)
+        assert int(rows.sum()) <= 16 and int(cols.sum()) <= 20
+        assert torch.all((rows[:, None] | cols[None, :])[changed[b, 0]])
+    with pytest.raises(ValueError, match="SpecAugment"):
+        LogMelCNN(freq_masks=-1)
