@@ -507,6 +507,17 @@ def _metric_row(name: str, m: dict | None, note: str = "") -> str:
     ).rstrip()
 
 
+def _heard_note(summary: dict, diag: bool, absent: str) -> str:
+    """The note of the table's `classes heard` row: what it is, or why it is empty."""
+    if not diag:
+        return absent
+    if "class_heard_classifier" not in summary:
+        return "no stage-1 classifier checkpoint"
+    if summary.get("class_heard") is None:
+        return "binary task: stage 1 tags categories, not mask classes"
+    return "its masks, classes stage 1 does not hear removed"
+
+
 def _print_table(summary: dict) -> None:
     diag = "visual_oracle" in summary
     absent = "(--no-diagnostics)"
@@ -518,9 +529,7 @@ def _print_table(summary: dict) -> None:
         (
             "  classes heard",
             summary.get("class_heard"),
-            "its masks, classes stage 1 does not hear removed"
-            if diag and "class_heard_classifier" in summary
-            else (absent if not diag else "no stage-1 classifier checkpoint"),
+            _heard_note(summary, diag, absent),
         ),
         ("all-background", summary["all_background"], "floor"),
         ("visual-only oracle", summary.get("visual_oracle"), "" if diag else absent),

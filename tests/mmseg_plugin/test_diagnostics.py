@@ -346,3 +346,22 @@ def test_heard_class_metrics_all_heard_is_the_model_none_heard_is_the_floor(tiny
         wrong = hcfg.copy()
         wrong.audio_classifier.model.num_classes = 9
         D.load_audio_classifier(wrong, all_heard)
+
+
+def test_pipeline_table_says_why_the_heard_row_is_empty(capsys):
+    from mmseg_plugin.apis import pipeline
+
+    base = dict(test=_m(40.0), all_background=_m(7.0), visual_oracle=_m(45.0), shuffle_seed=0)
+    cases = [
+        (dict(class_heard=_m(38.0), class_heard_classifier="w/audio_classifier/iter_2.pth"), "38.00", "does not hear"),
+        (dict(class_heard=None, class_heard_classifier="w/audio_classifier/iter_2.pth"), " - ", "binary task"),
+        ({}, " - ", "no stage-1 classifier checkpoint"),
+    ]
+    for extra, value, note in cases:
+        pipeline._print_table(dict(base, **extra))
+        row = next(line for line in capsys.readouterr().out.splitlines() if "classes heard" in line)
+        assert value in row and note in row, row
+    no_diag = dict(test=_m(40.0), all_background=_m(7.0))
+    pipeline._print_table(no_diag)
+    row = next(line for line in capsys.readouterr().out.splitlines() if "classes heard" in line)
+    assert "(--no-diagnostics)" in row
