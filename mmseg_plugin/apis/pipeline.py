@@ -26,7 +26,7 @@ from .config_helpers import (
 )
 from .scope import import_plugin
 
-STAGES = ("data", "visual", "audio", "memory", "train", "test")
+STAGES = ("data", "visual", "audio_pretrain", "audio", "memory", "train", "test")
 SHOW_PROGRESS = False  # progress bars per stage: on for the duration of a quiet run_pipeline() (not with --verbose)
 
 
@@ -96,18 +96,32 @@ def _audio_runner_cfg(cfg, work_dir: str, max_iters: int | None):
     return audio_runner_cfg(cfg, work_dir, max_iters)
 
 
-def stage_audio(cfg, work_dir: str, out: str, max_iters: int | None) -> dict:
-    """Stage 1: train AVSAudioClassifier, save the encoder, report val mAP (mmseg_plugin/audio_stage.py)."""
+def stage_audio_pretrain(cfg, out: str) -> dict:
+    """Stage "audio_pretrain" (opt-in, a config's ``audio_pretrain``): pre-train the stage-1 encoder on the
+    independent voice-clip set and save its weights (mmseg_plugin/audio_pretrain.py)."""
+    from mmseg_plugin.audio_pretrain import audio_pretrain_settings, pretrain_audio_encoder
+
+    with _bar(int(audio_pretrain_settings(cfg)["iters"]), "audio pre-training") as bar:
+        return pretrain_audio_encoder(cfg, out, progress=bar.update)
+
+
+def stage_audio(cfg, work_dir: str, out: str, max_iters: int | None, pretrained: str | None = None) -> dict:
+    """Stage 1: train AVSAudioClassifier (from ``pretrained`` encoder weights when given: stage "audio_pretrain"'s
+    output), save the encoder, report val mAP (mmseg_plugin/audio_stage.py)."""
     import torch
 
     from mmseg_plugin.audio_stage import evaluate_audio_map, train_audio_classifier
     from mmseg_plugin.hooks import mark_work_dir
 
     rcfg = _audio_runner_cfg(cfg, osp.join(work_dir, "audio_classifier"), max_iters)
+    if pretrained:
+        rcfg.model.audio.checkpoint = pretrained
     mark_work_dir(rcfg.work_dir)  # its runner checkpoints are read back (unpickled) by the diagnostics' heard row
     model, seconds = train_audio_classifier(_with_progress_hook(rcfg, "audio encoder"))
     torch.save(model.encoder_state_dict(), out)
     res = dict(audio_encoder=out, audio_train_s=round(seconds, 1), audio_iters=rcfg.train_cfg.max_iters)
+    if pretrained:
+        res["audio_init"] = pretrained
     if not _plain(cfg.audio_classifier).get("dataset"):
         ev = evaluate_audio_map(model, cfg)
         if ev is not None:
@@ -125,6 +139,8 @@ def apply_seed(cfg, seed: int) -> None:
     cfg.memory_builder = dict(cfg.get("memory_builder", None) or {}, seed=int(seed))
     if cfg.get("visual_pretrain", None):
         cfg.visual_pretrain["seed"] = int(seed)
+    if cfg.get("audio_pretrain", None):
+        cfg.audio_pretrain["seed"] = int(seed)
 
 
 def _check_head_classes(cfg, summary: dict, visual: str) -> None:
@@ -379,6 +395,33 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     if args.stop_after == "visual":
         return _finish(summary, work_dir, t_all)
 
+    # 0c. audio pre-training (opt-in: the config's `audio_pretrain`; mmseg_plugin/audio_pretrain.py)
+    from mmseg_plugin.audio_pretrain import audio_pretrain_settings
+
+    audio_init = osp.join(work_dir, "audio_pretrained.pth")
+    t0 = time.time()
+    if audio_pretrain_settings(cfg) is None:
+        audio_init = None
+    elif osp.isfile(audio_init) and "audio_pretrain" not in force:
+        print(f"[audio_pretrain] {audio_init} exists: skipped")
+        if osp.isfile(audio_init + ".json"):
+            with open(audio_init + ".json") as f:
+                summary["audio_pretrain_stage"] = json.load(f)
+    else:
+        ap = summary["audio_pretrain_stage"] = stage_audio_pretrain(cfg, audio_init)
+        with open(audio_init + ".json", "w") as f:
+            json.dump(ap, f, indent=1)
+        print(
+            f"[audio_pretrain] {ap['audio_pretrain_iters']} iterations on {ap['audio_pretrain_settings']['num_clips']} "
+            f"voice clips ({ap['audio_pretrain_gen_s'] + ap['audio_pretrain_train_s']:.0f} s, last loss "
+            f"{ap['audio_pretrain_last_loss']}, held-out voices mAP {ap['audio_pretrain_heldout_mAP']}) -> {audio_init}"
+        )
+        force |= {"audio", "memory", "train", "test"}  # stage 1 starts from these weights
+    summary["timings_s"]["audio_pretrain"] = round(time.time() - t0, 1)
+
+    if args.stop_after == "audio_pretrain":
+        return _finish(summary, work_dir, t_all)
+
     # 1. audio encoder
     from mmseg_plugin.recipe import stage1_enabled, supplied_memory
 
@@ -394,7 +437,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
             with open(encoder + ".json") as f:
                 summary["audio_stage"] = json.load(f)
     else:
-        summary["audio"] = stage_audio(cfg, work_dir, encoder, args.audio_iters)
+        summary["audio"] = stage_audio(cfg, work_dir, encoder, args.audio_iters, audio_init)
         summary["audio_stage"] = summary["audio"]
         with open(encoder + ".json", "w") as f:
             json.dump(summary["audio"], f, indent=1)
