@@ -21,3 +21,4 @@ audio_classifier = dict(
     max_iters=150,
 )
 memory_builder = dict(cache_dir=work_dir + "/memory_cache")
+audio_pretrain = None  # the tiny HTS-AT from scratch, as measured (no stage "audio_pretrain")

@@ -10,7 +10,7 @@ harder set), with binary cross-entropy on the words heard, and saves the encoder
 (the form ``build_audio_backbone(dict(..., checkpoint=path))`` loads). ``tools/run_pipeline.py`` then starts stage 1
 from it (``audio_classifier.model.audio.checkpoint``), exactly as the paper's stage 1 starts from AudioSet weights.
 
-``audio_pretrain`` keys (defaults): ``num_clips`` (6000), ``num_voices`` (1000), ``iters`` (3000), ``batch_size``
+``audio_pretrain`` keys (defaults): ``num_clips`` (6000), ``num_voices`` (1000), ``iters`` (1500), ``batch_size``
 (32), ``lr`` (1e-3), ``weight_decay`` (0.01), ``warmup_iters`` (50; then cosine to 5 %), ``seed`` (0), ``generator``
 (extra :class:`~mmseg_plugin.synthetic.voice_clips.VoiceClipConfig` fields: ``seconds``, ``max_sources``,
 ``silent_fraction``, ``num_classes``). The loop is plain PyTorch over in-memory arrays; it is deterministic for a
@@ -35,7 +35,7 @@ __all__ = ["AUDIO_PRETRAIN_DEFAULTS", "audio_pretrain_settings", "pretrain_audio
            "tagger_map"]  # fmt: skip
 
 AUDIO_PRETRAIN_DEFAULTS = dict(
-    num_clips=6000, num_voices=1000, iters=3000, batch_size=32, lr=1e-3, weight_decay=0.01, warmup_iters=50, seed=0,
+    num_clips=6000, num_voices=1000, iters=1500, batch_size=32, lr=1e-3, weight_decay=0.01, warmup_iters=50, seed=0,
     generator={},
 )  # fmt: skip
 

@@ -16,6 +16,10 @@ Stages (each skipped when its output exists, unless named in ``--force``; ``--fo
 0b. ``visual``: opt-in (a config's ``visual_pretrain``, e.g. the harder synthetic preset): pre-train the image encoder
    on an independent image-only sprite set (the analogue of the paper's ImageNet weights) ->
    ``<work_dir>/visual_encoder.pth``, loaded into DDESeg's encoder by stage 3 (mmseg_plugin/visual_stage.py).
+0c. ``audio_pretrain``: opt-in (a config's ``audio_pretrain``, e.g. the harder synthetic preset): pre-train the stage-1
+   audio encoder on an independent audio-only tagging set (voice clips of the harder set's words said by 1,000 voices
+   of its own; the analogue of the paper's AudioSet weights) -> ``<work_dir>/audio_pretrained.pth``, the weights stage
+   1 starts from (mmseg_plugin/audio_pretrain.py).
 1. ``audio``:  train/fine-tune the audio encoder on frame labels derived from the masks (``AVSAudioClassifier``
    through mmengine's Runner) -> ``<work_dir>/audio_encoder.pth`` (+ val mAP). Opt-in for the paper configs
    (``audio_finetune = True``; the paper's §4 uses the AudioSet HTS-AT as is), on for the synthetic ones whose encoder

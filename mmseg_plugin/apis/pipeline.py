@@ -1,5 +1,6 @@
-"""The recipe's stages (data -> audio encoder -> semantic memory -> DDESeg -> test, diagnostics) and the run that chains
-them, as ``tools/run_pipeline.py`` runs it (its docstring describes every stage and output).
+"""The recipe's stages (data -> [visual / audio pre-training] -> audio encoder -> semantic memory -> DDESeg -> test,
+diagnostics) and the run that chains them, as ``tools/run_pipeline.py`` runs it (its docstring describes every stage
+and output).
 
 The terminal shows one progress bar per stage, the stage lines and the final table; mmengine's log and library
 warnings go to ``<work_dir>/run_pipeline.log`` unless ``verbose`` (mmseg_plugin/quiet.py).
