@@ -1,14 +1,16 @@
 """Stage-1 audio encoder vs a plain log-mel CNN tagger, trained in the same budget on a config's train split.
 
     python benchmarks/bench_audio_baseline.py CONFIG [--iters N] [--batch-size B] [--seeds 0 1 2]
-        [--budget-seconds S] [--only encoder|baseline] [--out results.json]
+        [--budget-seconds S] [--only encoder|baseline] [--audio-init PRETRAINED.pth] [--out results.json]
 
 Both classifiers are trained through mmengine's Runner (``mmseg_plugin.audio_stage.audio_runner_cfg``) on the
 frame labels derived from the masks, with the same iterations x batch (the config's ``audio_classifier``
 ``max_iters`` / ``batch_size`` unless overridden), one run per seed, and scored on the val split (test when there is
 no val) with ``evaluate_audio_map``: macro mAP and per-class AP (percent). The encoder uses every setting of the
-config's ``audio_classifier`` (lr, warm-up, augmentation...); the baseline (``LogMelCNN``, type ``logmel_cnn``) uses
-AdamW lr 1e-3, weight decay 0.01, cosine, no augmentation (``audio_classifier.baseline_optim`` overrides).
+config's ``audio_classifier`` (lr, warm-up, augmentation...) and starts from ``--audio-init`` when given (stage
+"audio_pretrain"'s ``<work_dir>/audio_pretrained.pth``, as ``tools/run_pipeline.py``'s stage 1 does); the baseline
+(``LogMelCNN``, type ``logmel_cnn``) uses AdamW lr 1e-3, weight decay 0.01, cosine, no augmentation
+(``audio_classifier.baseline_optim`` overrides) and always starts from scratch.
 ``--budget-seconds`` makes the run fail loudly when one training run takes longer than S seconds of wall time
 (the budget check of a recipe); wall times are always reported. Prints a table (mean +- population std over
 seeds) and writes the raw results to ``--out`` (default ``<work_dir>/audio_baseline_bench.json``).
@@ -17,6 +19,7 @@ seeds) and writes the raw results to ``--out`` (default ``<work_dir>/audio_basel
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -32,6 +35,7 @@ def run_benchmark(
     only: str | None = None,
     budget_seconds: float | None = None,
     work_dir: str | None = None,
+    audio_init: str | None = None,
 ) -> dict:
     """Train and score the stage-1 encoder and the CNN baseline for every seed; returns the raw results + summary."""
     from mmengine.config import Config
@@ -59,8 +63,14 @@ def run_benchmark(
     ds = eval_dataset(cfg)
     if ds is None:
         raise ValueError(f"{config}: no val or test split to score stage 1 on")
+    encoder = None
+    if audio_init:  # the recipe's stage 1 starts from stage "audio_pretrain"'s weights
+        if not osp.isfile(audio_init):
+            raise FileNotFoundError(f"--audio-init {audio_init}: no such file (a stage 'audio_pretrain' output)")
+        encoder = copy.deepcopy(clf["model"])
+        encoder["audio"] = dict(encoder.get("audio") or {}, checkpoint=audio_init)
     arms = {
-        "encoder": (None, dict(batch_size=batch)),
+        "encoder": (encoder, dict(batch_size=batch)),
         "baseline": (baseline_classifier_model(cfg), dict(baseline_overrides(cfg), batch_size=batch)),
     }
     if only:
@@ -95,7 +105,7 @@ def run_benchmark(
             per_class_AP_mean=per,
         )
     return dict(config=config, iters=iters, batch_size=batch, seeds=list(seeds), runs=runs, summary=summary,
-                val_frames=len(ds))  # fmt: skip
+                val_frames=len(ds), audio_init=audio_init)  # fmt: skip
 
 
 def format_table(result: dict) -> str:
@@ -119,10 +129,11 @@ def main(argv=None) -> dict:
     p.add_argument("--budget-seconds", type=float, help="fail when one training run exceeds this wall time")
     p.add_argument("--only", choices=("encoder", "baseline"))
     p.add_argument("--work-dir", help="runner work dirs (default: a temporary directory)")
+    p.add_argument("--audio-init", help="start the encoder arm from these weights (stage 'audio_pretrain' output)")
     p.add_argument("--out", help="results JSON (default: <work-dir>/audio_baseline_bench.json)")
     args = p.parse_args(argv)
     res = run_benchmark(args.config, args.iters, args.batch_size, args.seeds, args.only, args.budget_seconds,
-                        args.work_dir)  # fmt: skip
+                        args.work_dir, args.audio_init)  # fmt: skip
     print(format_table(res))
     out = args.out or osp.join(args.work_dir or tempfile.gettempdir(), "audio_baseline_bench.json")
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)

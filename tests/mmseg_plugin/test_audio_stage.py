@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -51,3 +52,19 @@ def test_benchmark_runs_and_reports_both_arms(tmp_path, tiny_synthetic_config):
     assert json.loads(out.read_text())["iters"] == 2
     with pytest.raises(RuntimeError, match="over the budget"):
         bench.run_benchmark(cfg, 2, 2, seeds=(0,), only="baseline", budget_seconds=1e-6, work_dir=str(tmp_path / "b"))
+    # --audio-init: the encoder arm starts from given weights (stage "audio_pretrain"'s output), checked strictly
+    from mmengine.config import Config
+
+    from ddeseg_layers.audio import build_audio_backbone
+    from ddeseg_layers.checkpoint import CheckpointMismatchError
+
+    audio = dict(Config.fromfile(cfg).audio_classifier.model.audio.to_dict(), frozen=False, checkpoint=None)
+    init = tmp_path / "audio_pretrained.pth"
+    torch.save(build_audio_backbone(audio).net.state_dict(), init)
+    res = bench.run_benchmark(cfg, 2, 2, seeds=(0,), only="encoder", work_dir=str(tmp_path / "i"), audio_init=str(init))
+    assert res["audio_init"] == str(init) and len(res["runs"]) == 1
+    torch.save({"not_a_key": torch.zeros(1)}, init)
+    with pytest.raises(CheckpointMismatchError, match="unexpected keys"):
+        bench.run_benchmark(cfg, 2, 2, seeds=(0,), only="encoder", work_dir=str(tmp_path / "j"), audio_init=str(init))
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        bench.run_benchmark(cfg, 2, 2, seeds=(0,), only="encoder", audio_init=str(tmp_path / "missing.pth"))
