@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config_utils import plain as _plain
+from .simple_loop import adamw_no_decay_on_norms, warmup_cosine_factor
 
 __all__ = ["AUDIO_PRETRAIN_DEFAULTS", "audio_pretrain_settings", "pretrain_audio_encoder", "train_tagger",
            "tagger_map"]  # fmt: skip
@@ -61,12 +62,6 @@ def audio_pretrain_settings(cfg) -> Optional[dict]:
     return out
 
 
-def _lr_factor(it: int, iters: int, warmup: int) -> float:
-    if it < warmup:
-        return (it + 1) / warmup
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(1, iters - warmup)))
-
-
 def train_tagger(
     encoder: nn.Module,
     head: nn.Module,
@@ -84,19 +79,14 @@ def train_tagger(
     ``labels`` float ``[N, C]``; AdamW (no decay on norms / biases), linear warm-up then cosine to 5 %.
     Returns ``(seconds, last loss)``."""
     g = torch.Generator().manual_seed(int(seed))
-    params = list(encoder.parameters()) + list(head.parameters())
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    opt = torch.optim.AdamW(
-        [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)], lr=lr
-    )
+    opt = adamw_no_decay_on_norms(list(encoder.parameters()) + list(head.parameters()), lr, weight_decay)
     encoder.train()
     head.train()
     t0 = time.perf_counter()
     loss = torch.zeros(())
     for it in range(int(iters)):
         for group in opt.param_groups:
-            group["lr"] = lr * _lr_factor(it, int(iters), int(warmup_iters))
+            group["lr"] = lr * warmup_cosine_factor(it, int(iters), int(warmup_iters))
         idx = torch.randint(len(waves), (batch_size,), generator=g)
         loss = F.binary_cross_entropy_with_logits(head(encoder(waves[idx])), labels[idx])
         opt.zero_grad(set_to_none=True)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config_utils import plain as _plain
+from .simple_loop import adamw_no_decay_on_norms, warmup_cosine_factor
 
 __all__ = ["VISUAL_DEFAULTS", "visual_settings", "VisualSegmenter", "train_segmenter", "segmenter_scores",
            "pretrain_visual_encoder"]  # fmt: skip
@@ -105,21 +106,13 @@ def train_segmenter(
     int64 ``[N, H, W]``; AdamW (no decay on norms / biases), linear warm-up then cosine to 5 %, random horizontal
     flips. Returns ``(seconds, last loss)``."""
     g = torch.Generator().manual_seed(int(seed))
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW(
-        [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)], lr=lr
-    )
+    opt = adamw_no_decay_on_norms(model.parameters(), lr, weight_decay)
     model.train()
     t0 = time.perf_counter()
     loss = torch.zeros(())
     for it in range(int(iters)):
-        if it < warmup_iters:
-            f = (it + 1) / warmup_iters
-        else:
-            f = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (it - warmup_iters) / max(1, iters - warmup_iters)))
         for group in opt.param_groups:
-            group["lr"] = lr * f
+            group["lr"] = lr * warmup_cosine_factor(it, int(iters), int(warmup_iters))
         idx = torch.randint(len(images), (batch_size,), generator=g)
         xb, yb = normalise(images[idx], mean, std), labels[idx]
         if torch.rand(1, generator=g).item() < 0.5:

@@ -144,6 +144,23 @@ def apply_seed(cfg, seed: int) -> None:
         cfg.audio_pretrain["seed"] = int(seed)
 
 
+def _cached_stage(name: str, out: str, force: set, summary: dict, key: str, run, describe) -> bool:
+    """A pre-training stage whose output is one file: skipped when ``out`` exists and ``name`` is not forced (its
+    report read back from ``out + ".json"`` into ``summary[key]``), else ``run()``, its report written beside the
+    file and ``describe(report)`` printed. Returns True when the stage ran (downstream stages must then rerun)."""
+    if osp.isfile(out) and name not in force:
+        print(f"[{name}] {out} exists: skipped")
+        if osp.isfile(out + ".json"):
+            with open(out + ".json") as f:
+                summary[key] = json.load(f)
+        return False
+    report = summary[key] = run()
+    with open(out + ".json", "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"[{name}] {describe(report)} -> {out}")
+    return True
+
+
 def _check_head_classes(cfg, summary: dict, visual: str) -> None:
     """A config that loads stage "visual"'s decode head (``model.net.pretrained.head``) must segment the sprite set's
     classes, in the same order after the background: ValueError naming both lists otherwise."""
@@ -374,20 +391,14 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     t0 = time.time()
     if visual_settings(cfg) is None:
         visual = None
-    elif osp.isfile(visual) and "visual" not in force:
-        print(f"[visual] {visual} exists: skipped")
-        if osp.isfile(visual + ".json"):
-            with open(visual + ".json") as f:
-                summary["visual_stage"] = json.load(f)
-    else:
-        summary["visual_stage"] = stage_visual(cfg, visual)
-        with open(visual + ".json", "w") as f:
-            json.dump(summary["visual_stage"], f, indent=1)
-        vs = summary["visual_stage"]
-        print(
-            f"[visual] {vs['visual_iters']} iterations on {vs['visual_settings']['num_images']} sprite images "
-            f"({vs['visual_gen_s'] + vs['visual_train_s']:.0f} s, last loss {vs['visual_last_loss']}) -> {visual}"
-        )
+    elif _cached_stage(
+        "visual", visual, force, summary, "visual_stage",
+        lambda: stage_visual(cfg, visual),
+        lambda vs: (
+            f"{vs['visual_iters']} iterations on {vs['visual_settings']['num_images']} sprite images "
+            f"({vs['visual_gen_s'] + vs['visual_train_s']:.0f} s, last loss {vs['visual_last_loss']})"
+        ),
+    ):  # fmt: skip
         force |= {"train", "test"}  # DDESeg starts from these weights
     summary["timings_s"]["visual"] = round(time.time() - t0, 1)
     if visual:
@@ -403,20 +414,15 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     t0 = time.time()
     if audio_pretrain_settings(cfg) is None:
         audio_init = None
-    elif osp.isfile(audio_init) and "audio_pretrain" not in force:
-        print(f"[audio_pretrain] {audio_init} exists: skipped")
-        if osp.isfile(audio_init + ".json"):
-            with open(audio_init + ".json") as f:
-                summary["audio_pretrain_stage"] = json.load(f)
-    else:
-        ap = summary["audio_pretrain_stage"] = stage_audio_pretrain(cfg, audio_init)
-        with open(audio_init + ".json", "w") as f:
-            json.dump(ap, f, indent=1)
-        print(
-            f"[audio_pretrain] {ap['audio_pretrain_iters']} iterations on {ap['audio_pretrain_settings']['num_clips']} "
-            f"voice clips ({ap['audio_pretrain_gen_s'] + ap['audio_pretrain_train_s']:.0f} s, last loss "
-            f"{ap['audio_pretrain_last_loss']}, held-out voices mAP {ap['audio_pretrain_heldout_mAP']}) -> {audio_init}"
-        )
+    elif _cached_stage(
+        "audio_pretrain", audio_init, force, summary, "audio_pretrain_stage",
+        lambda: stage_audio_pretrain(cfg, audio_init),
+        lambda ap: (
+            f"{ap['audio_pretrain_iters']} iterations on {ap['audio_pretrain_settings']['num_clips']} voice clips "
+            f"({ap['audio_pretrain_gen_s'] + ap['audio_pretrain_train_s']:.0f} s, last loss "
+            f"{ap['audio_pretrain_last_loss']}, held-out voices mAP {ap['audio_pretrain_heldout_mAP']})"
+        ),
+    ):  # fmt: skip
         force |= {"audio", "memory", "train", "test"}  # stage 1 starts from these weights
     summary["timings_s"]["audio_pretrain"] = round(time.time() - t0, 1)
 
