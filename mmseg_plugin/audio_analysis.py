@@ -17,6 +17,12 @@ All three have the same width d, so the probes compare representations, not prob
 * :func:`collect_representations` -- runs a segmentor over a dataset's single-source frames.
 * :func:`linear_probe` -- scikit-learn logistic regression fitted on one set of frames, scored on a held-out one.
 * :func:`tsne_embedding` / :func:`plot_tsne` -- 2-D t-SNE (scikit-learn) and the PNG (matplotlib, Agg backend).
+* :func:`collect_derivation_records` / :func:`derivation_statistics` -- does the DDM derive *distinct* tokens and does
+  the DEM score them apart? Over every frame of a split: the mean cosine between the K tokens of a frame (1: the
+  tokens collapsed onto one vector, the Table 3 baseline's "F_a repeated K times"), the size of the derived offset
+  ``|A_k - F_a| / |F_a|``, the recall of the sounding classes among the K selected classes (eqs. 5-8's neighbour
+  choice) by the number of sounding classes, and per stage the spread of the DEM scores over the K tokens and their
+  mean on tokens of sounding against silent classes.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ __all__ = [
     "linear_probe",
     "tsne_embedding",
     "plot_tsne",
+    "collect_derivation_records",
+    "derivation_statistics",
 ]
 
 REPRESENTATIONS = ("F_a", "DDM", "DEM")
@@ -251,3 +259,140 @@ def plot_tsne(
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def derivation_statistics(
+    audio: torch.Tensor,
+    tokens: torch.Tensor,
+    selected: torch.Tensor,
+    sounding: Sequence[Sequence[int]],
+    scores: Sequence[torch.Tensor] = (),
+) -> Dict[str, Any]:
+    """How distinct the DDM's derived tokens are and how the DEM scores them (module docstring).
+
+    Args:
+        audio: F_a ``[N, d]``; tokens: the derived tokens A^1 ``[N, K, d]``; selected: the memory classes the DDM chose
+            ``[N, K]`` (``DynamicDerivation.last_indices``), in the dataset's class indices;
+        sounding: per frame, the dataset class indices that sound (background excluded);
+        scores: per stage, the DEM scores ``[N, K]`` (empty without DEM).
+
+    Returns ``token_cosine`` (mean over frames of the mean cosine between the K(K-1) ordered token pairs; needs K >= 2),
+    ``offset_ratio`` (mean |A_k - F_a| / |F_a|), ``selection_recall`` (sounding classes found among the K selected /
+    all sounding classes, in %) and ``selection_recall_by_sources`` ({"1": .., "2": .., "3+": ..}), ``n_frames``,
+    ``k`` and ``stages``: per stage ``score_mean``, ``score_spread`` (mean over frames of the standard deviation over
+    K), ``score_sounding`` / ``score_silent`` (mean score of tokens whose selected class sounds / does not) and the
+    token counts behind them.
+    """
+    audio, tokens = audio.detach().double(), tokens.detach().double()
+    if tokens.dim() != 3 or audio.dim() != 2 or tokens.shape[0] != audio.shape[0] or tokens.shape[2] != audio.shape[1]:
+        raise ValueError(
+            f"derivation_statistics: audio [N, d] and tokens [N, K, d] expected, got {tuple(audio.shape)} and "
+            f"{tuple(tokens.shape)}"
+        )
+    n, k, _ = tokens.shape
+    if tuple(selected.shape) != (n, k) or len(sounding) != n:
+        raise ValueError(
+            f"derivation_statistics: selected must be [{n}, {k}] and sounding hold {n} frames, got "
+            f"{tuple(selected.shape)} and {len(sounding)}"
+        )
+    if n == 0 or k < 2:
+        raise ValueError(f"derivation_statistics: needs frames and K >= 2 tokens, got N={n}, K={k}")
+    unit = torch.nn.functional.normalize(tokens, dim=-1)
+    cos = unit @ unit.transpose(1, 2)
+    off_diag = ~torch.eye(k, dtype=torch.bool)
+    token_cosine = cos[:, off_diag].mean().item()
+    offset_ratio = ((tokens - audio[:, None]).norm(dim=-1) / audio.norm(dim=-1, keepdim=True).clamp_min(1e-12)).mean()
+    chosen = [set(map(int, row)) for row in selected.tolist()]
+    found, total, by = 0, 0, {}
+    for sel, snd in zip(chosen, sounding):
+        snd = set(int(c) for c in snd)
+        if not snd:
+            continue
+        key = str(len(snd)) if len(snd) < 3 else "3+"
+        hit = len(snd & sel)
+        found, total = found + hit, total + len(snd)
+        f, t = by.get(key, (0, 0))
+        by[key] = (f + hit, t + len(snd))
+    stages = []
+    for s in scores:
+        s = s.detach().double().reshape(n, k)
+        on = torch.tensor([[c in set(map(int, snd)) for c in row] for row, snd in zip(selected.tolist(), sounding)])
+        stages.append(
+            dict(
+                score_mean=s.mean().item(),
+                score_spread=s.std(dim=1, unbiased=False).mean().item(),
+                score_sounding=s[on].mean().item() if on.any() else None,
+                score_silent=s[~on].mean().item() if (~on).any() else None,
+                n_sounding=int(on.sum()),
+                n_silent=int((~on).sum()),
+            )
+        )
+    return dict(
+        n_frames=n,
+        k=k,
+        token_cosine=token_cosine,
+        offset_ratio=offset_ratio.item(),
+        selection_recall=100.0 * found / total if total else None,
+        selection_recall_by_sources={key: 100.0 * f / t for key, (f, t) in sorted(by.items())},
+        stages=stages,
+    )
+
+
+def collect_derivation_records(model, dataset, batch_size: int = 16, max_frames: Optional[int] = None) -> dict:
+    """Run ``model.test_step`` over the frames of a semantic-task ``dataset`` and record, per frame, F_a, the derived
+    tokens, the selected classes, the DEM scores of every stage and the sounding classes (the classes of the frame's
+    ground-truth mask); the keyword arguments of :func:`derivation_statistics`.
+
+    The memory's classes must be the dataset's (the semantic task: memory class i is dataset class i).
+    """
+    from mmengine.dataset import pseudo_collate
+
+    net = _net_of(model)
+    if not getattr(net.derivation, "enabled", True):
+        raise ValueError("collect_derivation_records: the network's DDM is disabled (Table 3 baseline): no tokens")
+    classes = dataset.metainfo.get("classes")
+    if classes is not None and net.memory.num_classes != len(classes):
+        raise ValueError(
+            f"collect_derivation_records: the memory holds {net.memory.num_classes} classes, the dataset "
+            f"{len(classes)}; the statistics need memory class i == dataset class i (semantic task)"
+        )
+    ignore = int(dataset.metainfo.get("ignore_index", 255)) if hasattr(dataset, "metainfo") else 255
+    rec: Dict[str, list] = dict(audio=[], tokens=[], selected=[], scores=[])
+    sounding: List[List[int]] = []
+
+    def on_audio(module, inputs, output):
+        rec["audio"].append(output.detach().float().cpu())
+
+    def on_encoder(module, inputs, output):
+        rec["tokens"].append(inputs[1].detach().float().cpu())
+        rec["selected"].append(net.derivation.last_indices.detach().cpu())
+        b, kk = inputs[1].shape[:2]
+        rec["scores"].append([s.detach().float().reshape(b, kk).cpu() for s in getattr(module, "last_scores", [])])
+
+    model.eval()
+    handles = [net.audio.register_forward_hook(on_audio), net.encoder.register_forward_hook(on_encoder)]
+    try:
+        pending = []
+        with torch.no_grad():
+            n = len(dataset) if max_frames is None else min(len(dataset), int(max_frames))
+            for i in range(n):
+                item = dataset[i]
+                seg = item["data_samples"].gt_sem_seg.data
+                sounding.append([int(c) for c in torch.unique(seg).tolist() if c not in (0, ignore)])
+                pending.append(item)
+                if len(pending) == batch_size:
+                    model.test_step(pseudo_collate(pending))
+                    pending = []
+            if pending:
+                model.test_step(pseudo_collate(pending))
+    finally:
+        for h in handles:
+            h.remove()
+    stages = len(rec["scores"][0]) if rec["scores"] else 0
+    return dict(
+        audio=torch.cat(rec["audio"]),
+        tokens=torch.cat(rec["tokens"]),
+        selected=torch.cat(rec["selected"]),
+        sounding=sounding,
+        scores=[torch.cat([b[s] for b in rec["scores"]]) for s in range(stages)],
+    )

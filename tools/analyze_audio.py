@@ -11,7 +11,10 @@ held-out split: no clip is in both); the t-SNE pictures show the eval frames col
 
 Writes into ``--out`` (default ``<checkpoint folder>/audio_analysis``): ``tsne.png`` (the three panels side by side,
 as Fig. 6 a-c), ``tsne_<F_a|DDM|DEM>.png``, ``probe.json`` and ``representations.npz`` (features, labels, clip ids of
-both splits); prints the probe table.
+both splits); prints the probe table. On a semantic-task network with the DDM on, ``probe.json``'s ``derivation`` also
+holds (and the tool prints) the DDM / DEM token statistics over every frame of the eval split
+(``mmseg_plugin.audio_analysis.derivation_statistics``): whether the K derived tokens are distinct, whether the
+sounding classes are among the K selected ones, and whether the DEM scores tokens of sounding classes apart.
 """
 
 from __future__ import annotations
@@ -105,10 +108,46 @@ def analyze(cfg, checkpoint: str, out: str, fit_split: str = "train", eval_split
         osp.join(out, "representations.npz"),
         **{f"{s}_{k}": recs[s][k] for s in recs for k in (*REPRESENTATIONS, "labels", "clip_ids", "indices")},
     )
+    result["derivation"] = derivation_report(model, cfg, eval_split, batch_size)
     with open(osp.join(out, "probe.json"), "w") as f:
         json.dump(result, f, indent=1)
     print_probe_table(result)
+    print_derivation(result["derivation"])
     return result
+
+
+def derivation_report(model, cfg, split: str, batch_size: int = 16) -> dict:
+    """``derivation_statistics`` over every frame of ``split`` (semantic task with the DDM on), else why not."""
+    from mmseg_plugin.audio_analysis import collect_derivation_records, derivation_statistics
+
+    net = getattr(model, "net", model)
+    if cfg.model.get("task", "semantic") != "semantic":
+        return dict(skipped="binary task: the memory's classes are not the mask's classes")
+    if not getattr(net.derivation, "enabled", True):
+        return dict(skipped="the DDM is disabled (Table 3 baseline): no derived tokens")
+    if net.derivation.num_neighbors < 2:
+        return dict(skipped="K = 1: a single derived token")
+    rec = collect_derivation_records(model, split_dataset(cfg, split), batch_size)
+    return dict(split=split, **derivation_statistics(**rec))
+
+
+def print_derivation(d: dict) -> None:
+    if "skipped" in d:
+        print(f"\n=== DDM / DEM token statistics: skipped ({d['skipped']}) ===")
+        return
+    print(f"\n=== DDM / DEM token statistics, {d['split']} split, all {d['n_frames']} frames, K = {d['k']} ===")
+    print(f"mean cosine between a frame's K tokens: {d['token_cosine']:.3f} (1 = collapsed onto one vector)")
+    print(f"derived offset |A_k - F_a| / |F_a|: {d['offset_ratio']:.3f}")
+    if d["selection_recall"] is not None:
+        by = ", ".join(f"{k} sounding: {v:.1f}" for k, v in d["selection_recall_by_sources"].items())
+        print(f"sounding classes among the K selected: {d['selection_recall']:.1f} % ({by})")
+    for i, st in enumerate(d["stages"]):
+        snd = "-" if st["score_sounding"] is None else f"{st['score_sounding']:.3f}"
+        sil = "-" if st["score_silent"] is None else f"{st['score_silent']:.3f}"
+        print(
+            f"DEM stage {i + 1}: score mean {st['score_mean']:.3f}, spread over K {st['score_spread']:.4f}, "
+            f"sounding-class tokens {snd} (n={st['n_sounding']}), silent {sil} (n={st['n_silent']})"
+        )
 
 
 def print_probe_table(result: dict) -> None:

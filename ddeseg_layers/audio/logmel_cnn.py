@@ -6,7 +6,7 @@ Not part of DDESeg: it is the "plain log-mel CNN" a careful engineer would train
     waveform [B, T] --torchaudio MelSpectrogram (n_mels 64, power 2)--> log(mel + 1e-6) [B, 1, n_mels, frames]
       --BatchNorm2d(1) (input scaling)--> [SpecAugment masks: train mode, opt-in] --> 4 x [Conv3x3 -> BatchNorm ->
       ReLU -> Conv3x3 -> BatchNorm -> ReLU -> AvgPool 2x2] --> mean over frequency [B, C, frames/16]
-      --> mean + max over time --> [B, C] (= out_dim)
+      --> mean + max over time --> [LayerNorm: opt-in ``out_norm``] --> [B, C] (= out_dim)
 
 ``LogMelCNNBackbone`` wraps it with the ``FreezableBackbone`` interface of the other audio backbones (``out_dim``,
 ``sample_rate``, ``frozen``, the trainable network under ``.net``), so ``build_audio_backbone(dict(type=
@@ -60,6 +60,11 @@ class LogMelCNN(nn.Module):
         freq_masks, time_masks: SpecAugment (Park et al., 2019) in train mode only: this many frequency / time masks,
             each of a uniform width in ``[0, freq_mask_param]`` mel bins / ``[0, time_mask_param]`` frames, drawn
             independently per example and set to 0 (the mean of the ``bn0``-scaled log-mel). 0 (default): off.
+        out_norm: end with a ``LayerNorm(out_dim)`` (state-dict keys ``out_norm.weight`` / ``out_norm.bias``), as
+            HTS-AT ends with its ``norm``: the pooled ReLU features are all >= 0 with a large common offset (a
+            stage-1-trained encoder gives |F_a| ~ 25 at d = 128), which saturates the DDM's ``tanh`` (eq. 7) so that
+            its K derived tokens come out nearly equal (docs/training.md, "DDM tokens collapse"). False (default):
+            no norm, the layout of earlier checkpoints.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class LogMelCNN(nn.Module):
         freq_mask_param: int = 8,
         time_masks: int = 0,
         time_mask_param: int = 10,
+        out_norm: bool = False,
     ) -> None:
         super().__init__()
         if len(channels) != 4:
@@ -89,6 +95,7 @@ class LogMelCNN(nn.Module):
         widths = [1, *[int(c) for c in channels]]
         self.blocks = nn.Sequential(*[_ConvBlock(widths[i], widths[i + 1]) for i in range(4)])
         self.out_dim = widths[-1]
+        self.out_norm = nn.LayerNorm(self.out_dim) if out_norm else None
         if min(freq_masks, time_masks, freq_mask_param, time_mask_param) < 0:
             raise ValueError("LogMelCNN: SpecAugment mask counts and widths must be >= 0")
         self.freq_masks, self.time_masks = int(freq_masks), int(time_masks)
@@ -109,7 +116,8 @@ class LogMelCNN(nn.Module):
             for _ in range(self.time_masks):
                 x = self.time_mask(x)
         x = self.blocks(x).mean(dim=2)  # [B, C, frames']
-        return x.mean(dim=2) + x.amax(dim=2)
+        x = x.mean(dim=2) + x.amax(dim=2)
+        return x if self.out_norm is None else self.out_norm(x)
 
 
 class LogMelCNNBackbone(FreezableBackbone):

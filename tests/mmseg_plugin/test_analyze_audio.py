@@ -9,6 +9,7 @@ import torch
 
 from mmseg_plugin.audio_analysis import (
     AudioRepresentationRecorder,
+    derivation_statistics,
     linear_probe,
     plot_tsne,
     tsne_embedding,
@@ -104,6 +105,87 @@ def test_recorder_returns_the_networks_own_intermediates_without_graphs():
     assert not torch.allclose(reps["DEM"][:3], tokens.sum(1))  # the scores do weight the tokens
 
 
+def test_derivation_statistics_on_hand_made_tokens():
+    torch.manual_seed(0)
+    fa = torch.randn(4, 8)
+    collapsed = fa[:, None].repeat(1, 3, 1)  # the Table 3 baseline's tokens: F_a repeated K = 3 times
+    eye = torch.eye(8)[:3]  # three orthogonal offsets, 5 x |F_a| each: nearly orthogonal tokens
+    distinct = fa[:, None] + 5.0 * fa.norm(dim=-1)[:, None, None] * eye[None]
+    selected = torch.tensor([[1, 2, 3], [1, 2, 3], [4, 5, 6], [2, 1, 7]])
+    sounding = [[1], [2, 3], [4, 9], []]  # 1/1, 2/2, 1/2 found; the silent frame counts for nothing
+    scores = [torch.tensor([[0.9, 0.1, 0.1], [0.8, 0.7, 0.2], [0.6, 0.3, 0.3], [0.5, 0.5, 0.5]])]
+    c = derivation_statistics(fa, collapsed, selected, sounding, scores)
+    assert c["token_cosine"] == pytest.approx(1.0) and c["offset_ratio"] == pytest.approx(0.0)
+    assert c["selection_recall"] == pytest.approx(100.0 * 4 / 5)
+    assert c["selection_recall_by_sources"] == pytest.approx({"1": 100.0, "2": 75.0})
+    st = c["stages"][0]
+    # sounding-class tokens: (0,0)=0.9, (1,1)=0.7, (1,2)=0.2, (2,0)=0.6; the other 8 are silent
+    assert (st["n_sounding"], st["n_silent"]) == (4, 8)
+    assert st["score_sounding"] == pytest.approx((0.9 + 0.7 + 0.2 + 0.6) / 4)
+    assert st["score_silent"] == pytest.approx((0.1 + 0.1 + 0.8 + 0.3 + 0.3 + 0.5 + 0.5 + 0.5) / 8)
+    assert st["score_spread"] == pytest.approx(scores[0].std(1, unbiased=False).mean().item())
+    d = derivation_statistics(fa, distinct, selected, sounding)
+    assert d["token_cosine"] < 0.2 and d["offset_ratio"] == pytest.approx(5.0) and d["stages"] == []
+    with pytest.raises(ValueError, match="K >= 2"):
+        derivation_statistics(fa, collapsed[:, :1], selected[:, :1], sounding)
+    with pytest.raises(ValueError, match="selected must be"):
+        derivation_statistics(fa, collapsed, selected[:3], sounding)
+
+
+def test_derivation_records_of_a_tiny_network_match_its_forward(monkeypatch):
+    from types import SimpleNamespace
+
+    from mmseg_plugin.audio_analysis import collect_derivation_records
+
+    net = _tiny_net()
+    k = net.derivation.num_neighbors
+    img, aud = torch.randn(3, 3, 32, 32), torch.randn(3, 32)
+    masks = [torch.zeros(1, 32, 32, dtype=torch.long) for _ in range(3)]
+    masks[0][0, :4, :4] = 1
+    masks[1][0, :4, :4], masks[1][0, 8:, 8:] = 2, 255  # the ignore index is not a sounding class
+
+    class Model(torch.nn.Module):  # the segmentor interface the collector drives
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def test_step(self, batch):
+            self.net(torch.stack([b["img"] for b in batch]), torch.stack([b["aud"] for b in batch]))
+
+    class Data:
+        metainfo = dict(classes=tuple(f"c{i}" for i in range(net.memory.num_classes)), ignore_index=255)
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            seg = SimpleNamespace(data=masks[i])
+            return dict(img=img[i], aud=aud[i], data_samples=SimpleNamespace(gt_sem_seg=seg))
+
+    # batches of two items and a last one of one; plain lists instead of mmengine's collated dicts
+    monkeypatch.setattr(
+        "mmengine.dataset.pseudo_collate", lambda items: [dict(img=x["img"], aud=x["aud"]) for x in items]
+    )
+    rec = collect_derivation_records(Model(), Data(), batch_size=2)
+    assert rec["sounding"] == [[1], [2], []]
+    net.eval()
+    with torch.no_grad():
+        fa = net.extract_audio_features(aud)
+        tokens = net.derivation(fa, net.memory)
+        net.encoder(img, tokens)
+    torch.testing.assert_close(rec["audio"], fa)
+    torch.testing.assert_close(rec["tokens"], tokens)
+    assert torch.equal(rec["selected"], net.derivation.last_indices) and rec["selected"].shape == (3, k)
+    assert len(rec["scores"]) == len(net.encoder.last_scores) == 3
+    for got, want in zip(rec["scores"], net.encoder.last_scores):
+        torch.testing.assert_close(got, want.reshape(3, k))
+    stats = derivation_statistics(**rec)
+    assert stats["n_frames"] == 3 and -1.0 <= stats["token_cosine"] <= 1.0 and len(stats["stages"]) == 3
+    net.derivation.enabled = False
+    with pytest.raises(ValueError, match="DDM is disabled"):
+        collect_derivation_records(Model(), Data())
+
+
 @pytest.mark.slow
 def test_analyze_tool_end_to_end(tmp_path, tool, tiny_synthetic_config):
     """tools/analyze_audio.py on a random checkpoint of the tiny synthetic set: PNGs, probe.json, npz."""
@@ -141,5 +223,7 @@ def test_analyze_tool_end_to_end(tmp_path, tool, tiny_synthetic_config):
     with open(os.path.join(out, "probe.json")) as f:
         saved = json.load(f)
     assert saved["probe"].keys() == {"F_a", "DDM", "DEM"} and saved["n_eval"] == res["n_eval"] > 0
+    der = saved["derivation"]
+    assert der["split"] == "test" and der["n_frames"] == len(ds) and len(der["stages"]) == 3
     z = np.load(os.path.join(out, "representations.npz"))
     assert z["test_F_a"].shape == (res["n_eval"], d) and z["train_labels"].shape == (res["n_fit"],)

@@ -71,3 +71,36 @@ def test_logmel_cnn_spec_augment_masks_in_train_mode_only():
         assert torch.all((rows[:, None] | cols[None, :])[changed[b, 0]])
     with pytest.raises(ValueError, match="SpecAugment"):
         LogMelCNN(freq_masks=-1)
+
+
+def test_logmel_cnn_out_norm_layer_norm_and_checkpoints(tmp_path):
+    torch.manual_seed(0)
+    cfg = dict(type="logmel_cnn", channels=(4, 8, 8, 16), sample_rate=16000, frozen=False)
+    plain = build_audio_backbone(cfg)
+    normed = build_audio_backbone(dict(cfg, out_norm=True))
+    assert plain.net.out_norm is None and "out_norm.weight" not in plain.net.state_dict()
+    assert set(normed.net.state_dict()) - set(plain.net.state_dict()) == {"out_norm.weight", "out_norm.bias"}
+    normed.net.load_state_dict(plain.net.state_dict(), strict=False)  # same trunk
+    x = torch.randn(3, 16000)
+    raw, y = plain(x), normed(x)  # train mode: batch statistics in the BatchNorms, O(1) features
+    assert raw.var(-1).min() > 1e-3  # a spread across channels far below the common offset (~1)
+    assert (raw >= 0).all()  # pooled ReLU features: the offset the norm removes
+    # LayerNorm at its initial affine (1, 0): zero mean and unit (biased) variance per vector
+    torch.testing.assert_close(y.mean(-1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(-1, unbiased=False), torch.ones(3), atol=5e-3, rtol=0)
+    torch.testing.assert_close(y, (raw - raw.mean(-1, keepdim=True)) / (raw.var(-1, False, keepdim=True) + 1e-5).sqrt())
+    (y * torch.randn_like(y)).sum().backward()
+    assert normed.net.out_norm.weight.grad.abs().sum() > 0 and normed.net.blocks[0].body[0].weight.grad.abs().sum() > 0
+    normed.eval()
+    # round trip: a normed checkpoint loads strictly only into a normed encoder
+    with torch.no_grad():
+        normed.net.out_norm.weight.mul_(2.0)
+    path = tmp_path / "normed.pth"
+    torch.save(normed.net.state_dict(), path)
+    back = build_audio_backbone(dict(cfg, out_norm=True, checkpoint=str(path)))
+    back.eval()
+    torch.testing.assert_close(back(x), normed(x))
+    with pytest.raises(ValueError, match="unexpected keys.*out_norm"):
+        build_audio_backbone(dict(cfg, checkpoint=str(path)))
+    with pytest.raises(ValueError, match="missing keys.*out_norm"):
+        build_audio_backbone(dict(cfg, out_norm=True, checkpoint=plain.net.state_dict()))
