@@ -30,6 +30,12 @@ official ones (``edge_fc_s1.0.weight``, ``offset_s1.0.bias``, ``fusion_s1.weight
 
 Ablation switches (Table 3): ``step3=False`` returns a_i (eq. 8; official: a1); ``enabled=False`` skips derivation and
 returns the input token repeated K times ([N, K, d], so every downstream shape and checkpoint stays the same).
+
+Diagnostic token sources (not the paper's method; ``tokens=``, default ``"derived"`` = eqs. 5-12): the same
+selection, then ``"centroids"`` returns the K selected class centroids mu_i, ``"audio_plus_centroids"`` returns
+F_a + mu_i, ``"audio_and_centroids"`` returns [F_a, mu_1, ..., mu_{K-1}]. They answer "would K *distinct*
+class tokens help the fusion?" on a given dataset (docs/training.md, "DDM tokens collapse"); the module's weights
+are then unused (no gradient; distributed training needs ``find_unused_parameters``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from .memory import SemanticMemory
 from .ops.edge_aggregation import cached_projection, edge_aggregate
 
 _VARIANTS = ("paper", "official")
+TOKEN_SOURCES = ("derived", "centroids", "audio_plus_centroids", "audio_and_centroids")
 
 
 def _linear_act(dim: int, act: nn.Module, dd: dict) -> nn.Sequential:
@@ -59,6 +66,8 @@ class DynamicDerivation(nn.Module):
         variant: "paper" (eqs. 5-12 as written) or "official" (released code, field notes §1.3).
         step3: apply Step 3 (eqs. 9-12); False for the "Deri." ablation.
         enabled: False skips the module (Table 3 baseline): input repeated K times.
+        tokens: "derived" (eqs. 5-12) or a diagnostic source: "centroids" (mu_i), "audio_plus_centroids"
+            (F_a + mu_i), "audio_and_centroids" ([F_a, mu_1..mu_{K-1}]); see the module docstring.
         backend: passed to ``edge_aggregate`` (None: its default dispatch).
         device, dtype: factory kwargs.
 
@@ -73,6 +82,7 @@ class DynamicDerivation(nn.Module):
         variant: str = "paper",
         step3: bool = True,
         enabled: bool = True,
+        tokens: str = "derived",
         *,
         backend: Optional[str] = None,
         device=None,
@@ -81,6 +91,8 @@ class DynamicDerivation(nn.Module):
         super().__init__()
         if variant not in _VARIANTS:
             raise ValueError(f"DynamicDerivation: variant must be one of {_VARIANTS}, got {variant!r}")
+        if tokens not in TOKEN_SOURCES:
+            raise ValueError(f"DynamicDerivation: tokens must be one of {TOKEN_SOURCES}, got {tokens!r}")
         if num_neighbors < 1:
             raise ValueError(f"DynamicDerivation: num_neighbors must be >= 1, got {num_neighbors}")
         dd = {"device": device, "dtype": dtype}
@@ -89,6 +101,7 @@ class DynamicDerivation(nn.Module):
         self.variant = variant
         self.step3 = step3
         self.enabled = enabled
+        self.tokens = tokens
         self.backend = backend
         score_out = 1 if variant == "paper" else dim
         # Step 2 (eqs. 5-7): W_e,b_e / W_f1 / W_o1,b_o1
@@ -114,6 +127,7 @@ class DynamicDerivation(nn.Module):
         return (
             f"dim={self.dim}, num_neighbors={self.num_neighbors}, variant={self.variant!r}, "
             f"step3={self.step3}, enabled={self.enabled}"
+            + ("" if self.tokens == "derived" else f", tokens={self.tokens!r}")
         )
 
     # ------------------------------------------------------------------ selection
@@ -144,10 +158,20 @@ class DynamicDerivation(nn.Module):
         idx = self.select(audio, memory)
         self.last_indices = idx
         centroids = memory.centroids.to(audio.dtype)
+        if self.tokens != "derived":
+            return self._diagnostic_tokens(audio, centroids, idx)
         reps = memory.reps.to(audio.dtype)
         if self.variant == "paper":
             return self._forward_paper(audio, centroids, reps, memory.rep_mask, idx)
         return self._forward_official(audio, centroids, reps, memory.rep_mask, idx)
+
+    def _diagnostic_tokens(self, fa, centroids, idx):
+        mu = centroids[idx]  # [N, K, d]
+        if self.tokens == "centroids":
+            return mu
+        if self.tokens == "audio_plus_centroids":
+            return fa[:, None, :] + mu
+        return torch.cat([fa[:, None, :], mu[:, :-1]], dim=1)  # audio_and_centroids
 
     def _forward_paper(self, fa, centroids, reps, rep_mask, idx):
         N, d = fa.shape

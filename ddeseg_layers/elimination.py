@@ -50,6 +50,18 @@ def soft_assign(
     return torch.softmax(logits / tau, dim=-1)
 
 
+def log_soft_assign(
+    logits: torch.Tensor, tau: float, *, gumbel: bool, training: bool, stochastic_eval: bool = False
+) -> torch.Tensor:
+    """log O of :func:`soft_assign`, computed as a log-softmax; the Gumbel noise is drawn exactly as
+    ``F.gumbel_softmax`` draws it (same generator calls, so the same O for the same seed). Eq. 14's aggregate centres
+    need log O: a centre no pixel is assigned to has all its O entries near or below the smallest normal number."""
+    if gumbel and (training or stochastic_eval):
+        gumbels = -torch.empty_like(logits, memory_format=torch.legacy_contiguous_format).exponential_().log()
+        return torch.log_softmax((logits + gumbels) / tau, dim=-1)
+    return torch.log_softmax(logits / tau, dim=-1)
+
+
 class OfficialGumbelClustering(nn.Module):
     """Official ``GumbelSoftmaxClustering``: per-pixel soft centre O C_v, [N, HW, d] (parameter ``cluster_centers``)."""
 
@@ -250,13 +262,14 @@ class DynamicElimination(nn.Module):
     def visual_centres(self, visual: torch.Tensor) -> torch.Tensor:
         """Eqs. 13-14 (paper variant): [N, K_v, d] ("aggregate") or [N, HW, d] ("per_pixel")."""
         logits = visual @ self.centers_v.t()  # [N, HW, K_v]
-        o = soft_assign(
-            logits, self.tau, gumbel=self.scheme == "gs", training=self.training, stochastic_eval=self.stochastic_eval
-        )
+        noise = dict(gumbel=self.scheme == "gs", training=self.training, stochastic_eval=self.stochastic_eval)
         if self.centers == "per_pixel":
-            return o @ self.centers_v
-        mass = o.sum(dim=1)  # [N, K_v]
-        return (o.transpose(1, 2) @ visual) / mass.clamp_min(torch.finfo(o.dtype).tiny)[..., None]
+            return soft_assign(logits, self.tau, **noise) @ self.centers_v
+        # eq. 14, diag(1^T O)^-1 O^T V, as a softmax over the pixels of log O: the same weights, but a centre no
+        # pixel is assigned to (soft mass near the smallest normal number) keeps finite values and gradients; the
+        # quotient O^T V / 1^T O gave it a gradient of about |V| / mass, inf, then NaN after the softmax's backward
+        weights = torch.softmax(log_soft_assign(logits, self.tau, **noise), dim=1)  # [N, HW, K_v], columns sum to 1
+        return weights.transpose(1, 2) @ visual
 
     def scores(self, tokens: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         """S [N, K] for the configured scheme."""

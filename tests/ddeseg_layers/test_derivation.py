@@ -157,6 +157,32 @@ def test_step3_off_equals_zero_step3_offset_and_disabled_repeats_input():
 
 
 @pytest.mark.parametrize("variant", ["paper", "official"])
+def test_diagnostic_token_sources_use_the_same_selection(variant):
+    mem = _memory()
+    fa = torch.randn(4, D)
+    derived = _randomise(DynamicDerivation(D, num_neighbors=3, variant=variant))
+    derived(fa, mem)
+    idx = derived.last_indices
+    mu = mem.centroids[idx]  # [N, K, d], nearest first
+    for source, expected in (
+        ("centroids", mu),
+        ("audio_plus_centroids", fa[:, None] + mu),
+        ("audio_and_centroids", torch.cat([fa[:, None], mu[:, :2]], 1)),
+    ):
+        ddm = DynamicDerivation(D, num_neighbors=3, variant=variant, tokens=source)
+        ddm.load_state_dict(derived.state_dict())  # same parameters and checkpoint keys as the derived module
+        out = ddm(fa, mem)
+        assert torch.equal(ddm.last_indices, idx)
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+        assert source in repr(ddm)
+    # the centroid sources hold K distinct tokens whatever F_a is; the nearest centroid comes first
+    near = torch.cdist(fa, mem.centroids).argmin(1)
+    assert torch.equal(idx[:, 0], near)
+    with pytest.raises(ValueError, match="tokens must be one of"):
+        DynamicDerivation(D, tokens="oracle")
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
 def test_gradients_reach_every_parameter(variant):
     ddm = _randomise(DynamicDerivation(D, num_neighbors=3, variant=variant))
     fa = torch.randn(4, D, requires_grad=True)

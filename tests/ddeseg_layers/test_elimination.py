@@ -97,6 +97,47 @@ def test_per_pixel_centres_are_the_literal_eq14():
     torch.testing.assert_close(dem.visual_centres(visual), o @ dem.centers_v)
 
 
+def test_a_centre_without_pixels_keeps_finite_gradients():
+    # eq. 14 divides by 1^T O; a visual centre no pixel is assigned to has a soft mass of e^-87 here, just above
+    # fp32's smallest normal number. Floored there, the quotient's gradient (about |V| / mass) overflowed to inf,
+    # NaN after the softmax's backward (seen in training as a NaN gradient of the whole encoder at one batch)
+    dem = DynamicElimination(D, num_heads=H, num_centers=2, tau=1.0).eval()
+    with torch.no_grad():
+        dem.centers_v.zero_()
+        dem.centers_v[0, 0] = 8.7  # the pixel prefers centre 0 by a logit gap of 87
+    visual = torch.zeros(2, 1, D)
+    visual[..., 0] = 10.0
+    visual[..., 1:] = torch.randn(2, 1, D - 1)
+    visual.requires_grad_(True)
+    centres = dem.visual_centres(visual)
+    mass = torch.softmax(visual.detach() @ dem.centers_v.t(), -1).sum(1)
+    assert torch.finfo(torch.float32).tiny < mass[:, 1].min() and mass[:, 1].max() < 1e-37  # the empty centre
+    # one pixel: eq. 14's weighted mean is that pixel for both centres, the empty one included
+    torch.testing.assert_close(centres, visual.detach().expand(-1, 2, -1))
+    centres.square().sum().backward()
+    assert torch.isfinite(visual.grad).all() and torch.isfinite(dem.centers_v.grad).all()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_aggregate_centres_equal_the_quotient_and_the_noise_of_gumbel_softmax(training):
+    from ddeseg_layers.elimination import log_soft_assign, soft_assign
+
+    logits = torch.randn(2, 12, 5, dtype=torch.float64)
+    torch.manual_seed(3)
+    o = soft_assign(logits, 0.7, gumbel=True, training=training)
+    torch.manual_seed(3)
+    log_o = log_soft_assign(logits, 0.7, gumbel=True, training=training)
+    torch.testing.assert_close(log_o.exp(), o)  # the same Gumbel draws as F.gumbel_softmax
+    dem = _randomise(DynamicElimination(D, num_heads=H, tau=0.7)).double().train(training)
+    _, visual = _inputs()
+    visual = visual.double()
+    torch.manual_seed(5)
+    centres = dem.visual_centres(visual)
+    torch.manual_seed(5)
+    o = soft_assign(visual @ dem.centers_v.t(), 0.7, gumbel=True, training=training)
+    torch.testing.assert_close(centres, (o.transpose(1, 2) @ visual) / o.sum(1)[..., None])  # eq. 14
+
+
 def test_uniform_visual_map_scores_depend_on_the_map_not_the_tokens_set():
     # every pixel identical -> every centre equals that pixel -> MCA output is the same for every token
     dem = _randomise(DynamicElimination(D, num_heads=H)).eval()
