@@ -49,6 +49,7 @@ from .memory import SemanticMemory
 from .ops.edge_aggregation import cached_projection, edge_aggregate
 
 _VARIANTS = ("paper", "official")
+INITS = ("release", "identity")
 TOKEN_SOURCES = ("derived", "centroids", "audio_plus_centroids", "audio_and_centroids")
 
 
@@ -68,6 +69,8 @@ class DynamicDerivation(nn.Module):
         enabled: False skips the module (Table 3 baseline): input repeated K times.
         tokens: "derived" (eqs. 5-12) or a diagnostic source: "centroids" (mu_i), "audio_plus_centroids"
             (F_a + mu_i), "audio_and_centroids" ([F_a, mu_1..mu_{K-1}]); see the module docstring.
+        init: "release" (trunc_normal 0.02, as the official module) or "identity" (paper variant; step 2 starts
+            near a_i = F_a + tanh(max(mu_i, F_a)), so the K tokens start distinct; see ``reset_parameters``).
         backend: passed to ``edge_aggregate`` (None: its default dispatch).
         device, dtype: factory kwargs.
 
@@ -83,6 +86,7 @@ class DynamicDerivation(nn.Module):
         step3: bool = True,
         enabled: bool = True,
         tokens: str = "derived",
+        init: str = "release",
         *,
         backend: Optional[str] = None,
         device=None,
@@ -93,6 +97,10 @@ class DynamicDerivation(nn.Module):
             raise ValueError(f"DynamicDerivation: variant must be one of {_VARIANTS}, got {variant!r}")
         if tokens not in TOKEN_SOURCES:
             raise ValueError(f"DynamicDerivation: tokens must be one of {TOKEN_SOURCES}, got {tokens!r}")
+        if init not in INITS:
+            raise ValueError(f"DynamicDerivation: init must be one of {INITS}, got {init!r}")
+        if init == "identity" and variant != "paper":
+            raise ValueError("DynamicDerivation: init='identity' is defined for variant='paper' (eqs. 5-8) only")
         if num_neighbors < 1:
             raise ValueError(f"DynamicDerivation: num_neighbors must be >= 1, got {num_neighbors}")
         dd = {"device": device, "dtype": dtype}
@@ -102,6 +110,7 @@ class DynamicDerivation(nn.Module):
         self.step3 = step3
         self.enabled = enabled
         self.tokens = tokens
+        self.init = init
         self.backend = backend
         score_out = 1 if variant == "paper" else dim
         # Step 2 (eqs. 5-7): W_e,b_e / W_f1 / W_o1,b_o1
@@ -116,18 +125,32 @@ class DynamicDerivation(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """trunc_normal(std=0.02) weights, zero biases (as the official module)."""
+        """``init="release"``: trunc_normal(std=0.02) weights, zero biases (as the official module).
+
+        ``init="identity"`` (paper variant): step 2 starts as W_e = K I, W_f1 = 0 (w_i = 1/K), W_o1 = I, zero biases,
+        so a_i = F_a + tanh(F_a + GELU(K (mu_i - F_a)) / K) ~ F_a + tanh(max(mu_i, F_a)) channel-wise: the K tokens
+        differ from the first step wherever a class centroid exceeds F_a. Step 3 keeps the release initialisation
+        (eq. 12 starts near the identity). Meant for unit-scale features (a normalised audio encoder); with large
+        non-negative features the tanh saturates and the tokens start alike (docs/design.md, eqs. 5-8).
+        """
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if self.init == "identity":
+            eye = torch.eye(self.dim, device=self.fusion_s1.weight.device, dtype=self.fusion_s1.weight.dtype)
+            with torch.no_grad():
+                self.edge_fc_s1[0].weight.copy_(self.num_neighbors * eye)
+                self.fusion_s1.weight.zero_()
+                self.offset_s1[0].weight.copy_(eye)
 
     def extra_repr(self) -> str:
         return (
             f"dim={self.dim}, num_neighbors={self.num_neighbors}, variant={self.variant!r}, "
             f"step3={self.step3}, enabled={self.enabled}"
             + ("" if self.tokens == "derived" else f", tokens={self.tokens!r}")
+            + ("" if self.init == "release" else f", init={self.init!r}")
         )
 
     # ------------------------------------------------------------------ selection

@@ -182,6 +182,36 @@ def test_diagnostic_token_sources_use_the_same_selection(variant):
         DynamicDerivation(D, tokens="oracle")
 
 
+def test_identity_init_starts_near_fa_plus_tanh_of_the_larger_of_centroid_and_fa():
+    mem = _memory(spread=1.0).double()
+    fa = torch.randn(5, D, dtype=torch.float64)
+    K = 3
+    ddm = DynamicDerivation(D, num_neighbors=K, init="identity", step3=False).double()
+    assert "init='identity'" in repr(ddm)
+    a = ddm(fa, mem)
+    mu = mem.centroids[ddm.last_indices]  # [N, K, d]
+    # eqs. 5-8 at this init, written out: W_e = K I, W_f1 = 0 (w_i = 1/K), W_o1 = I, zero biases
+    expected = fa[:, None] + torch.tanh(fa[:, None] + F.gelu(K * (mu - fa[:, None])) / K)
+    torch.testing.assert_close(a, expected, rtol=1e-12, atol=1e-12)
+    # tokens of one frame differ where their centroids differ; the release init starts them (almost) equal
+    def mean_token_cosine(t):
+        c = F.normalize(t, dim=-1) @ F.normalize(t, dim=-1).transpose(1, 2)
+        return ((c.sum((1, 2)) - K) / (K * (K - 1))).mean().item()
+
+    release = DynamicDerivation(D, num_neighbors=K, step3=False).double()
+    assert mean_token_cosine(a) < 0.99 < mean_token_cosine(release(fa, mem))
+    # step 3 keeps the release initialisation: identical to a release module given the same step-2 weights
+    full = DynamicDerivation(D, num_neighbors=K, init="identity").double()
+    assert torch.equal(full.edge_fc_s1[0].weight, K * torch.eye(D, dtype=torch.float64))
+    assert not torch.equal(full.offset_s2[0].weight, torch.zeros_like(full.offset_s2[0].weight))
+    full.reset_parameters()  # re-applies the identity step 2
+    assert torch.equal(full.offset_s1[0].weight, torch.eye(D, dtype=torch.float64))
+    with pytest.raises(ValueError, match="init must be one of"):
+        DynamicDerivation(D, init="orthogonal")
+    with pytest.raises(ValueError, match="variant='paper'"):
+        DynamicDerivation(D, init="identity", variant="official")
+
+
 @pytest.mark.parametrize("variant", ["paper", "official"])
 def test_gradients_reach_every_parameter(variant):
     ddm = _randomise(DynamicDerivation(D, num_neighbors=3, variant=variant))
