@@ -49,7 +49,7 @@ from .memory import SemanticMemory
 from .ops.edge_aggregation import cached_projection, edge_aggregate
 
 _VARIANTS = ("paper", "official")
-INITS = ("release", "identity")
+INITS = ("release", "identity", "rep_gate")
 TOKEN_SOURCES = ("derived", "centroids", "audio_plus_centroids", "audio_and_centroids")
 
 
@@ -70,7 +70,8 @@ class DynamicDerivation(nn.Module):
         tokens: "derived" (eqs. 5-12) or a diagnostic source: "centroids" (mu_i), "audio_plus_centroids"
             (F_a + mu_i), "audio_and_centroids" ([F_a, mu_1..mu_{K-1}]); see the module docstring.
         init: "release" (trunc_normal 0.02, as the official module) or "identity" (paper variant; step 2 starts
-            near a_i = F_a + tanh(max(mu_i, F_a)), so the K tokens start distinct; see ``reset_parameters``).
+            near a_i = F_a + tanh(max(mu_i, F_a)), so the K tokens start distinct) or "rep_gate" (paper variant;
+            eq. 12 starts as a channel gate from the selected class's reps); see ``reset_parameters``.
         backend: passed to ``edge_aggregate`` (None: its default dispatch).
         device, dtype: factory kwargs.
 
@@ -99,8 +100,8 @@ class DynamicDerivation(nn.Module):
             raise ValueError(f"DynamicDerivation: tokens must be one of {TOKEN_SOURCES}, got {tokens!r}")
         if init not in INITS:
             raise ValueError(f"DynamicDerivation: init must be one of {INITS}, got {init!r}")
-        if init == "identity" and variant != "paper":
-            raise ValueError("DynamicDerivation: init='identity' is defined for variant='paper' (eqs. 5-8) only")
+        if init != "release" and variant != "paper":
+            raise ValueError(f"DynamicDerivation: init={init!r} is defined for variant='paper' (eqs. 5-12) only")
         if num_neighbors < 1:
             raise ValueError(f"DynamicDerivation: num_neighbors must be >= 1, got {num_neighbors}")
         dd = {"device": device, "dtype": dtype}
@@ -132,6 +133,11 @@ class DynamicDerivation(nn.Module):
         differ from the first step wherever a class centroid exceeds F_a. Step 3 keeps the release initialisation
         (eq. 12 starts near the identity). Meant for unit-scale features (a normalised audio encoder); with large
         non-negative features the tanh saturates and the tokens start alike (docs/design.md, eqs. 5-8).
+
+        ``init="rep_gate"`` (paper variant): step 2 as the release, step 3 starts as W_d = I, W_f2 = 0 (uniform
+        weights over the valid reps), W_o2 = I, b_o2 = -1, b_d = 0: a^_i = a_i * (1 + tanh(mean_j GELU(x_ij - a_i)
+        - 1)), i.e. eq. 12 gates each channel of the token up (to ~1.76x) where the selected class's reps exceed it
+        and down (to about 0.2x) elsewhere, so the K tokens start apart along their classes' own directions.
         """
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -144,6 +150,13 @@ class DynamicDerivation(nn.Module):
                 self.edge_fc_s1[0].weight.copy_(self.num_neighbors * eye)
                 self.fusion_s1.weight.zero_()
                 self.offset_s1[0].weight.copy_(eye)
+        elif self.init == "rep_gate":
+            eye = torch.eye(self.dim, device=self.fusion_s2.weight.device, dtype=self.fusion_s2.weight.dtype)
+            with torch.no_grad():
+                self.edge_fc_s2[0].weight.copy_(eye)
+                self.fusion_s2.weight.zero_()
+                self.offset_s2[0].weight.copy_(eye)
+                self.offset_s2[0].bias.fill_(-1.0)
 
     def extra_repr(self) -> str:
         return (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import pathlib
 
 import pytest
@@ -210,6 +211,27 @@ def test_identity_init_starts_near_fa_plus_tanh_of_the_larger_of_centroid_and_fa
         DynamicDerivation(D, init="orthogonal")
     with pytest.raises(ValueError, match="variant='paper'"):
         DynamicDerivation(D, init="identity", variant="official")
+
+
+def test_rep_gate_init_gates_channels_by_the_selected_class_reps():
+    mem = _memory(spread=1.0).double()
+    assert bool(mem.rep_mask.all())
+    fa = torch.randn(5, D, dtype=torch.float64)
+    K = 3
+    ddm = DynamicDerivation(D, num_neighbors=K, init="rep_gate").double()
+    with torch.no_grad():  # step 2 to zero so a_i = F_a (eq. 8 with tanh(0) = 0)
+        for m in (ddm.edge_fc_s1[0], ddm.offset_s1[0], ddm.fusion_s1):
+            m.weight.zero_()
+    out = ddm(fa, mem)
+    x = mem.reps[ddm.last_indices]  # [N, K, R, d]
+    gate = 1 + torch.tanh(F.gelu(x - fa[:, None, None]).mean(2) - 1)  # eqs. 9-12 at this init, written out
+    torch.testing.assert_close(out, fa[:, None] * gate, rtol=1e-12, atol=1e-12)
+    assert bool((gate > 1 + math.tanh(-1.18)).all()) and bool((gate < 2).all())  # GELU >= -0.17
+    # the tokens of a frame start apart (a release step 3 keeps them at F_a: cosine 1)
+    c = F.normalize(out, dim=-1) @ F.normalize(out, dim=-1).transpose(1, 2)
+    assert ((c.sum((1, 2)) - K) / (K * (K - 1))).mean() < 0.99
+    with pytest.raises(ValueError, match="variant='paper'"):
+        DynamicDerivation(D, init="rep_gate", variant="official")
 
 
 @pytest.mark.parametrize("variant", ["paper", "official"])
