@@ -16,6 +16,13 @@ S [N, K] (in the graph); ``.last_scores`` holds S detached.
 * eq. 16  S = sigmoid(MLP(F_av))  [N, K]   (MLP = one Linear(d, 1) by default, ``score_hidden`` adds a hidden layer)
 * eq. 17  A' = S * A  (each token scaled by its own scalar score).
 
+Initialisation (the paper names none): ``init="release"`` (default) gives every Linear trunc_normal(0.02) and zero
+bias, as the release. At that scale the eq. 15 queries and keys are so small that every token attends to the K_v
+centres with the same (near-uniform) weights, so F_av, and with it S, is the same for the K tokens of a frame
+whatever they hold (measured: spread of S over K <= 0.0008 on the harder synthetic set; docs/training.md).
+``init="xavier"`` (paper variant, schemes with an MCA) initialises the MCA's q / k / v / output projections with
+``xavier_uniform_`` (as ``nn.MultiheadAttention``), so distinct tokens get distinct F_av from the start.
+
 Other Table 4 schemes: ``"none"`` (S = 1, identity), ``"fc"`` (S = sigmoid(MLP(A)), no visual input), ``"ca_fc"``
 (MCA against the raw visual features), ``"softkmeans_ca_fc"`` (eq. 13 without Gumbel noise in training too).
 
@@ -37,6 +44,7 @@ from torch import nn
 from .attention import MultiHeadCrossAttention
 
 SCHEMES = ("none", "fc", "ca_fc", "softkmeans_ca_fc", "gs")
+INITS = ("release", "xavier")
 _VARIANTS = ("paper", "official")
 _CENTERS = ("aggregate", "per_pixel")
 
@@ -193,6 +201,8 @@ class DynamicElimination(nn.Module):
         stochastic_eval: draw Gumbel noise in eval mode too (the released code's behaviour).
         score_hidden: hidden width of the eq. 16 MLP; None = a single Linear(d, 1).
         qkv_bias: bias of the MCA q/k/v projections (paper variant).
+        init: "release" (trunc_normal 0.02 everywhere) or "xavier" (the MCA's projections xavier-uniform; paper
+            variant); see the module docstring.
         device, dtype: factory kwargs.
 
     Attributes:
@@ -212,6 +222,7 @@ class DynamicElimination(nn.Module):
         stochastic_eval: bool = False,
         score_hidden: Optional[int] = None,
         qkv_bias: bool = True,
+        init: str = "release",
         device=None,
         dtype=None,
     ) -> None:
@@ -226,10 +237,18 @@ class DynamicElimination(nn.Module):
             raise ValueError(f"DynamicElimination: tau must be > 0, got {tau}")
         if variant == "official" and scheme != "gs":
             raise ValueError("DynamicElimination: variant='official' only exists with scheme='gs'")
+        if init not in INITS:
+            raise ValueError(f"DynamicElimination: init must be one of {INITS}, got {init!r}")
+        if init != "release" and (variant != "paper" or scheme not in ("ca_fc", "softkmeans_ca_fc", "gs")):
+            raise ValueError(
+                f"DynamicElimination: init={init!r} initialises the eq. 15 MCA of the paper variant; "
+                f"variant={variant!r}, scheme={scheme!r} has none"
+            )
         dd = {"device": device, "dtype": dtype}
         self.dim, self.num_heads, self.num_centers = dim, num_heads, num_centers
         self.tau, self.scheme, self.variant, self.centers = tau, scheme, variant, centers
         self.stochastic_eval = stochastic_eval
+        self.init = init
         self.last_scores: Optional[torch.Tensor] = None
         if variant == "official":
             self.gumbel_clustering = OfficialGumbelClustering(num_centers, dim, tau, stochastic_eval, **dd)
@@ -252,6 +271,9 @@ class DynamicElimination(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if init == "xavier":
+            for lin in (self.cross_attn.q, self.cross_attn.k, self.cross_attn.v, self.cross_attn.proj):
+                nn.init.xavier_uniform_(lin.weight)
 
     def extra_repr(self) -> str:
         return (

@@ -222,3 +222,48 @@ def test_forward_returns_its_scores_in_the_graph():
     torch.testing.assert_close(out, tokens * s[..., None])
     torch.testing.assert_close(dem.last_scores, s.detach())
     assert torch.equal(dem(tokens, visual), out)
+
+
+def _fav_cosine_over_tokens(dem, tokens, visual):
+    """Mean cosine between the eq. 15 outputs F_av of a frame's K tokens (1: the same F_av for every token)."""
+    fav = dem.cross_attn(tokens, dem.visual_centres(visual))
+    f = torch.nn.functional.normalize(fav, dim=-1)
+    c = f @ f.transpose(1, 2)
+    k = tokens.shape[1]
+    return ((c.sum((1, 2)) - k) / (k * (k - 1))).mean().item()
+
+
+def test_xavier_init_gives_distinct_tokens_distinct_attention_outputs():
+    """init='release' (std 0.02): near-uniform attention, so K distinct tokens get (almost) one F_av and one score;
+    init='xavier': the same tokens get distinct F_av. Only the MCA's projections change; the rest stays as release."""
+    d = 64
+    g = torch.Generator().manual_seed(0)
+    tokens, visual = 2.0 * torch.randn(8, 3, d, generator=g), 4.0 * torch.randn(8, 200, d, generator=g)
+    torch.manual_seed(0)
+    rel = DynamicElimination(d, num_heads=2, num_centers=4).eval()
+    torch.manual_seed(0)
+    xav = DynamicElimination(d, num_heads=2, num_centers=4, init="xavier").eval()
+    with torch.no_grad():
+        assert _fav_cosine_over_tokens(rel, tokens, visual) > 0.98
+        assert _fav_cosine_over_tokens(xav, tokens, visual) < 0.8
+    bound = (6.0 / (2 * d)) ** 0.5  # xavier_uniform_ on a d x d weight
+    for name in ("q", "k", "v", "proj"):
+        w = getattr(xav.cross_attn, name).weight
+        assert w.abs().max() <= bound and w.std() > 0.5 * bound / 3**0.5  # uniform(-b, b) has std b / sqrt(3)
+        assert getattr(rel.cross_attn, name).weight.std() < 0.03
+    torch.testing.assert_close(xav.centers_v, rel.centers_v)  # same seed, same C_v
+    torch.testing.assert_close(xav.score.weight, rel.score.weight)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(init="kaiming"),
+        dict(init="xavier", scheme="fc"),
+        dict(init="xavier", scheme="none"),
+        dict(init="xavier", variant="official"),
+    ],
+)
+def test_bad_init_raises(kwargs):
+    with pytest.raises(ValueError, match="init"):
+        DynamicElimination(D, num_heads=H, **kwargs)
