@@ -44,6 +44,7 @@ from torch import nn
 from .attention import MultiHeadCrossAttention
 
 SCHEMES = ("none", "fc", "ca_fc", "softkmeans_ca_fc", "gs")
+_MCA_SCHEMES = ("ca_fc", "softkmeans_ca_fc", "gs")  # schemes with the eq. 15 cross-attention
 INITS = ("release", "xavier")
 _VARIANTS = ("paper", "official")
 _CENTERS = ("aggregate", "per_pixel")
@@ -239,7 +240,7 @@ class DynamicElimination(nn.Module):
             raise ValueError("DynamicElimination: variant='official' only exists with scheme='gs'")
         if init not in INITS:
             raise ValueError(f"DynamicElimination: init must be one of {INITS}, got {init!r}")
-        if init != "release" and (variant != "paper" or scheme not in ("ca_fc", "softkmeans_ca_fc", "gs")):
+        if init != "release" and (variant != "paper" or scheme not in _MCA_SCHEMES):
             raise ValueError(
                 f"DynamicElimination: init={init!r} initialises the eq. 15 MCA of the paper variant; "
                 f"variant={variant!r}, scheme={scheme!r} has none"
@@ -257,7 +258,7 @@ class DynamicElimination(nn.Module):
             return
         if scheme in ("softkmeans_ca_fc", "gs"):
             self.centers_v = nn.Parameter(torch.randn(num_centers, dim, **dd))  # C_v (eq. 13)
-        if scheme in ("ca_fc", "softkmeans_ca_fc", "gs"):
+        if scheme in _MCA_SCHEMES:
             self.cross_attn = MultiHeadCrossAttention(dim, num_heads, qkv_bias=qkv_bias, **dd)  # eq. 15
         if scheme != "none":
             if score_hidden:
@@ -279,6 +280,7 @@ class DynamicElimination(nn.Module):
         return (
             f"dim={self.dim}, num_heads={self.num_heads}, num_centers={self.num_centers}, tau={self.tau}, "
             f"scheme={self.scheme!r}, variant={self.variant!r}, centers={self.centers!r}"
+            + ("" if self.init == "release" else f", init={self.init!r}")
         )
 
     def visual_centres(self, visual: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,9 @@
 # Table 3 ablation with the harder synthetic preset's recipe, data and budget (configs/ddeseg_synthetic_hard.py):
-# Deri.+Disc.: full DDM (eqs. 5-12), no DEM. On AVSS the paper reports J&F / J / F = 65.55 / 61.07 / 70.03. Stages visual, audio_pretrain, 1 and 2
-# are deterministic for a seed: tools/run_pipeline.py recomputes them identically here, or copy the preset's
-# visual_encoder.pth, audio_pretrained.pth, audio_encoder.pth (+ .json) and semantic_memory.pth into this work_dir
-# to train only DDESeg (docs/training.md, "Table 3 on the harder set").
+# Deri.+Disc.: full DDM (eqs. 5-12), no DEM. On AVSS the paper reports J&F / J / F = 65.55 / 61.07 / 70.03.
+# Stages visual, audio_pretrain, 1 and 2 are deterministic for a seed: tools/run_pipeline.py recomputes them
+# identically here, or copy the preset's visual_encoder.pth, audio_pretrained.pth, audio_encoder.pth (+ .json) and
+# semantic_memory.pth into this work_dir to train only DDESeg (docs/training.md, "A rep-gated initialisation and
+# the rest of Table 3").
 _base_ = ["../ddeseg_synthetic_hard.py"]
 work_dir = "work_dirs/{{fileBasenameNoExtension}}"
 semantic_memory_path = work_dir + "/semantic_memory.pth"

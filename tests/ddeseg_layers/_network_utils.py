@@ -82,3 +82,12 @@ def assert_fits(module: torch.nn.Module, mapped: dict, allowed_missing: set[str]
     missing = sorted(set(own) - set(mapped) - allowed_missing)
     shape = sorted(k for k in mapped if k in own and tuple(mapped[k].shape) != tuple(own[k].shape))
     assert not unexpected and not missing and not shape, (unexpected[:5], missing[:5], shape[:5])
+
+
+def mean_token_cosine(tokens: torch.Tensor) -> float:
+    """Mean cosine between the K tokens of a frame over all pairs, averaged over frames ([N, K, d] -> float; 1: the
+    K tokens of every frame point the same way)."""
+    t = torch.nn.functional.normalize(tokens, dim=-1)
+    k = tokens.shape[1]
+    c = t @ t.transpose(1, 2)
+    return ((c.sum((1, 2)) - k) / (k * (k - 1))).mean().item()

@@ -15,6 +15,9 @@ _spec = importlib.util.spec_from_file_location(
 )
 oracle = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(oracle)
+_spec = importlib.util.spec_from_file_location("_network_utils", pathlib.Path(__file__).with_name("_network_utils.py"))
+U = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(U)
 
 D, H = 16, 4
 
@@ -226,11 +229,7 @@ def test_forward_returns_its_scores_in_the_graph():
 
 def _fav_cosine_over_tokens(dem, tokens, visual):
     """Mean cosine between the eq. 15 outputs F_av of a frame's K tokens (1: the same F_av for every token)."""
-    fav = dem.cross_attn(tokens, dem.visual_centres(visual))
-    f = torch.nn.functional.normalize(fav, dim=-1)
-    c = f @ f.transpose(1, 2)
-    k = tokens.shape[1]
-    return ((c.sum((1, 2)) - k) / (k * (k - 1))).mean().item()
+    return U.mean_token_cosine(dem.cross_attn(tokens, dem.visual_centres(visual)))
 
 
 def test_xavier_init_gives_distinct_tokens_distinct_attention_outputs():
@@ -243,6 +242,7 @@ def test_xavier_init_gives_distinct_tokens_distinct_attention_outputs():
     rel = DynamicElimination(d, num_heads=2, num_centers=4).eval()
     torch.manual_seed(0)
     xav = DynamicElimination(d, num_heads=2, num_centers=4, init="xavier").eval()
+    assert "init='xavier'" in repr(xav) and "init=" not in repr(rel)
     with torch.no_grad():
         assert _fav_cosine_over_tokens(rel, tokens, visual) > 0.98
         assert _fav_cosine_over_tokens(xav, tokens, visual) < 0.8
