@@ -113,6 +113,100 @@ def test_fused_head_equals_literal_head(channels_last):
     _close(fused.linear_fuse.bn.running_var, lit.linear_fuse.bn.running_var)
 
 
+@pytest.mark.parametrize(
+    "case", ["eval", "frozen_bn", "momentum_none", "no_affine", "no_dropout", "dropout_all", "two_steps"]
+)
+def test_fused_head_tail_matches_the_modules_in_every_mode(case):
+    """BatchNorm -> ReLU -> Dropout2d -> linear_pred as one function (dropout folded into the weight, the bias
+    cancelled by training-mode BatchNorm, the rectified map recomputed in backward) against the literal head in the
+    modes a user can put the modules in: values, gradients (bias included), running statistics, batch counter."""
+    torch.manual_seed(0)
+    dims = (8, 16, 24, 32)
+    kw = dict(embed_dim=12, dropout={"no_dropout": 0.0, "dropout_all": 1.0}.get(case, 0.5))
+    lit = SegFormerHead(dims, 5, **kw)
+    fused = SegFormerHead(dims, 5, fused=True, **kw)
+    for head in (lit, fused):
+        if case == "no_affine":
+            head.linear_fuse.bn = torch.nn.BatchNorm2d(12, affine=False)
+        if case == "momentum_none":
+            head.linear_fuse.bn.momentum = None
+        head.to(F64).train()
+        if case == "eval":
+            head.eval()
+        if case == "frozen_bn":
+            head.linear_fuse.bn.eval()  # BatchNorm on its running statistics inside a training head
+    with torch.no_grad():
+        for p in lit.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        lit.linear_fuse.bn.running_mean.add_(0.3 * torch.randn(12, dtype=F64))
+        lit.linear_fuse.bn.running_var.mul_(1.5)
+    fused.load_state_dict(lit.state_dict())
+    feats = [
+        torch.randn(3, c, 10 // 2**i, 14 // 2**i, dtype=F64).contiguous(memory_format=torch.channels_last).requires_grad_()
+        for i, c in enumerate(dims)
+    ]
+    for step in range(2 if case == "two_steps" else 1):
+        torch.manual_seed(10 + step)  # the same Dropout2d mask on both sides
+        y_lit = lit(feats)
+        state_lit = torch.get_rng_state()
+        torch.manual_seed(10 + step)
+        y_fused = fused(feats)
+        assert torch.equal(torch.get_rng_state(), state_lit)  # the mask drew exactly the random numbers F.dropout2d draws
+        assert y_fused.shape == y_lit.shape == (3, 5, 10, 14) and y_fused.is_contiguous()
+        _close(y_fused, y_lit)
+        params_f, params_l = list(fused.parameters()) + feats, list(lit.parameters()) + feats
+        for a, b in zip(_grads(y_fused, params_f), _grads(y_lit, params_l)):
+            _close(a, b)
+    for name, buf in lit.linear_fuse.bn.named_buffers():
+        _close(fused.linear_fuse.bn.get_buffer(name).double(), buf.double())
+    if case in ("eval", "frozen_bn"):
+        assert lit.linear_fuse.bn.num_batches_tracked.item() == 0
+
+
+def test_fused_head_tail_keeps_only_its_input_for_backward():
+    """Memory: the function saves the tokens of f and per-channel vectors, not the [B, N, E] rectified map."""
+    from ddeseg_layers.head import _BNReLUDropPred
+
+    head = SegFormerHead((8, 16, 24, 32), 5, embed_dim=12, fused=True).train()
+    feats = [torch.randn(2, c, 8 // 2**i, 8 // 2**i, requires_grad=True) for i, c in enumerate((8, 16, 24, 32))]
+    y = head(feats)
+    node = y.grad_fn
+    while node is not None and "BNReLUDropPred" not in type(node).__name__:
+        node = node.next_functions[0][0]
+    assert node is not None and issubclass(_BNReLUDropPred, torch.autograd.Function)
+    big = [t for t in node.saved_tensors if t is not None and t.numel() >= 2 * 64 * 12]
+    assert len(big) == 1 and big[0].shape == (2, 64, 12)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_fused_head_tail_under_autocast_gives_parameter_dtype_gradients_close_to_fp32(dtype):
+    """Under CPU autocast the tail's backward recomputes its map in the forward's dtype: gradients arrive in the
+    parameters' dtype, finite, and within low-precision rounding of the float32 head's."""
+    torch.manual_seed(0)
+    dims = (8, 16, 24, 32)
+    head = SegFormerHead(dims, 5, embed_dim=16, fused=True).train()
+    feats = [
+        torch.randn(2, c, 16 // 2**i, 16 // 2**i).contiguous(memory_format=torch.channels_last).requires_grad_()
+        for i, c in enumerate(dims)
+    ]
+    params = list(head.parameters()) + feats
+    torch.manual_seed(1)
+    y32 = head(feats)
+    g32 = torch.autograd.grad(y32.pow(2).sum(), params)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=dtype):
+        y = head(feats)
+    g = torch.autograd.grad(y.float().pow(2).sum(), params)
+    assert (y.float() - y32).norm() <= 0.02 * y32.norm()
+    names = [n for n, _ in head.named_parameters()] + [f"feat{i}" for i in range(4)]
+    for name, a, b, p in zip(names, g, g32, params):
+        assert a.dtype == p.dtype and torch.isfinite(a).all(), name
+        if name.endswith("proj.bias"):  # cancelled by training-mode BatchNorm: exactly zero in both
+            assert not a.any() and not b.any(), name
+        else:  # relative Frobenius error: low-precision rounding through BatchNorm's backward (a few %)
+            assert (a - b).norm() <= 0.1 * b.norm(), name
+
+
 def test_mixffn_conv_gelu_linear_function_equals_plain_modules():
     torch.manual_seed(0)
     ffn = MixFFN(8, 32).to(F64).train()
