@@ -111,7 +111,7 @@ class AudioQueryFusionBlock(nn.Module):
             tokens = tokens + self.drop_path(self.cross_attn(self.norm_audio(tokens), x))  # audio queries
             extra = self.norm_tokens(tokens)
         visual = visual + self.drop_path(self.attn(x, hw, extra))  # SR conv + self-attention
-        visual = visual + self.drop_path(self.mlp(self.norm2(visual), hw))  # Mix-FFN
+        visual = visual + self.drop_path(self.mlp.forward_normed(visual, self.norm2, hw))  # Mix-FFN
         return (visual, tokens) if return_tokens else visual
 
 

@@ -4,7 +4,9 @@
   BatchNorm running statistics;
 * the official aligner's factorised interactions (sigmoid attention with W_q folded into the keys; softmax
   attention over the assignment instead of the per-pixel centres) = the literal attention, values and gradients;
-* the Mix-FFN's depth-wise conv + GELU + fc2 autograd function (keeps only the fc1 output) = the plain modules;
+* the Mix-FFN's depth-wise conv + GELU + fc2 autograd function (keeps only the fc1 output) = the plain modules, and
+  so does the LayerNorm + fc1 function ahead of it (keeps the un-normalised tokens);
+* the head's BatchNorm + ReLU + Dropout2d + linear_pred function = the modules, in every BatchNorm / dropout mode;
 * the spatial reduction as a patch GEMM = the strided convolution (and the fallback when R does not divide H, W);
 * encoder token <-> map conversions are views (channels_last), no copies;
 * activation checkpointing (``checkpoint_stages``) changes neither the loss nor the gradients;
@@ -220,6 +222,34 @@ def test_mixffn_conv_gelu_linear_function_equals_plain_modules():
         _close(a, b)
     with torch.no_grad():
         _close(ffn(x, (6, 5)), plain)
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+def test_mixffn_forward_normed_equals_norm_then_mixffn(hooked):
+    """LayerNorm + fc1 as one function that keeps the un-normalised tokens: the same values and gradients (LayerNorm
+    affine terms included) as ``mlp(norm(x))``; it keeps x, not norm(x); with a hook on the norm the modules run."""
+    torch.manual_seed(0)
+    ffn = MixFFN(8, 32).to(F64).train()
+    norm = torch.nn.LayerNorm(8, eps=1e-5).to(F64)
+    with torch.no_grad():
+        norm.weight.add_(0.3 * torch.randn(8, dtype=F64))
+        norm.bias.add_(0.3 * torch.randn(8, dtype=F64))
+    calls = []
+    if hooked:
+        norm.register_forward_hook(lambda m, i, o: calls.append(o.shape))
+    x = torch.randn(2, 6 * 5, 8, dtype=F64, requires_grad=True)
+    params = [x, norm.weight, norm.bias, *ffn.parameters()]
+    fast = ffn.forward_normed(x, norm, (6, 5))
+    plain = ffn.fc2(ffn.act(ffn.dwconv(ffn.fc1(norm(x)), (6, 5))))
+    assert len(calls) == (2 if hooked else 0)  # hooked: forward_normed ran the norm module, as did `plain`
+    node = fast.grad_fn.next_functions[0][0]  # the Mix-FFN function's input: the hidden tokens' producer
+    assert ("NormLinear" in type(node).__name__) != hooked
+    if not hooked:
+        assert [t.shape for t in node.saved_tensors if t.dim() == 3 and t.shape[-1] == 8] == [x.shape]
+        assert node.saved_tensors[0] is x or node.saved_tensors[0].data_ptr() == x.data_ptr()
+    _close(fast, plain)
+    for a, b in zip(_grads(fast, params), _grads(plain, params)):
+        _close(a, b)
 
 
 @pytest.mark.parametrize("hw, ratio", [((8, 12), 4), ((12, 6), 2), ((10, 9), 4)])
