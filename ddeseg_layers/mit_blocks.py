@@ -159,13 +159,37 @@ class EfficientSelfAttention(nn.Module):
         ``extra`` [B, K, C] (already normalised; the fusion block's audio tokens) is appended to the reduced
         key/value sequence before the shared ``kv`` projection; None or K = 0 is plain MiT attention.
         """
-        b, n, c = x.shape
+        q = self.q(x)
+        return self._attend(q, self.norm(self.reduce(x, hw)) if self.sr_ratio > 1 else x, extra)
+
+    def forward_normed(self, x: torch.Tensor, norm: nn.LayerNorm, hw: tuple[int, int]) -> torch.Tensor:
+        """``self(norm(x), hw)``. While gradients are recorded (no autocast) and R > 1 divides H and W, ``norm``, ``q``
+        and the spatial reduction run as one autograd function that keeps ``x`` instead of ``norm(x)`` and its
+        gathered patches (:class:`_NormQReduce`); with hooks on ``norm``, ``q`` or ``sr`` the modules run as such."""
+        r, (h, w) = self.sr_ratio, hw
+        if (
+            torch.is_grad_enabled()
+            and not torch.is_autocast_enabled(x.device.type)
+            and r > 1
+            and h % r == 0
+            and w % r == 0
+            and isinstance(norm, nn.LayerNorm)
+            and len(norm.normalized_shape) == 1
+            and not _has_hooks(norm, self.q, self.sr)
+        ):
+            c = x.shape[-1]
+            wsr = self.sr.weight.permute(0, 2, 3, 1).reshape(self.sr.out_channels, r * r * c)
+            q, red = _NormQReduce.apply(
+                x, norm.weight, norm.bias, norm.eps, self.q.weight, self.q.bias, wsr, self.sr.bias, hw, r
+            )
+            return self._attend(q, self.norm(red), None)
+        return self(norm(x), hw)
+
+    def _attend(self, q: torch.Tensor, y: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """Projected queries [B, N, C], key/value tokens y [B, M, C] (+ extra) -> attention output [B, N, C]."""
+        b, n, c = q.shape
         h = self.num_heads
-        q = self.q(x).reshape(b, n, h, c // h).transpose(1, 2)
-        if self.sr_ratio > 1:
-            y = self.norm(self.reduce(x, hw))
-        else:
-            y = x
+        q = q.reshape(b, n, h, c // h).transpose(1, 2)
         if extra is not None and extra.shape[1] > 0:
             y = torch.cat([y, extra], dim=1)
         k, v = self.kv(y).reshape(b, -1, 2, h, c // h).permute(2, 0, 3, 1, 4).unbind(0)
@@ -183,8 +207,8 @@ class EfficientSelfAttention(nn.Module):
         r, (h, w) = self.sr_ratio, hw
         if h % r or w % r:
             return self.sr(tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
-        b, _, c = x.shape
-        patches = x.reshape(b, h // r, r, w // r, r, c).transpose(2, 3).reshape(b, (h // r) * (w // r), r * r * c)
+        c = x.shape[-1]
+        patches = _gather_patches(x, hw, r)
         weight = self.sr.weight.permute(0, 2, 3, 1).reshape(self.sr.out_channels, r * r * c)  # (kh, kw, c_in) rows
         return F.linear(patches, weight, self.sr.bias)
 
@@ -282,6 +306,68 @@ class _NormLinear(torch.autograd.Function):
         return grad_x, grad_nw, grad_nb, None, grad_w, grad_b
 
 
+def _gather_patches(x: torch.Tensor, hw: tuple[int, int], r: int) -> torch.Tensor:
+    """Tokens [B, H*W, C] -> non-overlapping R x R patches as rows [B, H*W / R^2, R*R*C] in (kh, kw, c) order."""
+    b, _, c = x.shape
+    h, w = hw
+    return x.reshape(b, h // r, r, w // r, r, c).transpose(2, 3).reshape(b, (h // r) * (w // r), r * r * c)
+
+
+def _scatter_patches(p: torch.Tensor, hw: tuple[int, int], r: int) -> torch.Tensor:
+    """The inverse of :func:`_gather_patches` (rows [B, H*W / R^2, R*R*C] -> tokens [B, H*W, C])."""
+    b, _, rrc = p.shape
+    h, w = hw
+    c = rrc // (r * r)
+    return p.reshape(b, h // r, w // r, r, r, c).transpose(2, 3).reshape(b, h * w, c)
+
+
+class _NormQReduce(torch.autograd.Function):
+    """``y = layer_norm(x)``; returns ``(linear(y, W_q, b_q), linear(patches(y), W_sr, b_sr))``: the query projection
+    and the spatial reduction (as a patch GEMM) of efficient self-attention, keeping only ``x`` (and the per-token
+    statistics) for backward instead of ``y`` and its gathered patches (two [B, N, C] activations per block)."""
+
+    @staticmethod
+    def forward(ctx, x, norm_w, norm_b, eps, wq, bq, wsr, bsr, hw, r):
+        c = x.shape[-1]
+        y, mean, rstd = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, eps)
+        q = F.linear(y, wq, bq)
+        red = F.linear(_gather_patches(y, hw, r), wsr, bsr)
+        ctx.save_for_backward(x, mean, rstd, norm_w, norm_b, wq, wsr)
+        ctx.eps, ctx.hw, ctx.r, ctx.biases = eps, hw, r, (bq is not None, bsr is not None)
+        return q, red
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gq, gred):
+        x, mean, rstd, norm_w, norm_b, wq, wsr = ctx.saved_tensors
+        c, hw, r = x.shape[-1], ctx.hw, ctx.r
+        need = ctx.needs_input_grad
+        y = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, ctx.eps)[0]  # recomputed
+        grad_wq = grad_bq = grad_wsr = grad_bsr = None
+        gy = None
+        if gq is not None:
+            gq2 = gq.reshape(-1, gq.shape[-1])
+            grad_wq = gq2.t() @ y.reshape(-1, c) if need[4] else None
+            grad_bq = gq2.sum(0) if ctx.biases[0] and need[5] else None
+            gy = gq @ wq
+        if gred is not None:
+            patches = _gather_patches(y, hw, r)
+            gr2 = gred.reshape(-1, gred.shape[-1])
+            grad_wsr = gr2.t() @ patches.reshape(-1, patches.shape[-1]) if need[6] else None
+            grad_bsr = gr2.sum(0) if ctx.biases[1] and need[7] else None
+            del patches
+            g_from_sr = _scatter_patches(gred @ wsr, hw, r)
+            gy = g_from_sr if gy is None else gy.add_(g_from_sr)
+        del y
+        grad_x = grad_nw = grad_nb = None
+        mask = (need[0], norm_w is not None and need[1], norm_b is not None and need[2])
+        if gy is not None and any(mask):
+            grad_x, grad_nw, grad_nb = torch.ops.aten.native_layer_norm_backward(
+                gy, x, [c], mean, rstd, norm_w, norm_b, list(mask)
+            )
+        return grad_x, grad_nw, grad_nb, None, grad_wq, grad_bq, grad_wsr, grad_bsr, None, None
+
+
 def _has_hooks(*modules: nn.Module) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules)
 
@@ -375,5 +461,5 @@ class MiTBlock(nn.Module):
         self.apply(init_mit_weights)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        x = x + self.drop_path(self.attn.forward_normed(x, self.norm1, hw))
         return x + self.drop_path(self.mlp.forward_normed(x, self.norm2, hw))

@@ -5,7 +5,8 @@
 * the official aligner's factorised interactions (sigmoid attention with W_q folded into the keys; softmax
   attention over the assignment instead of the per-pixel centres) = the literal attention, values and gradients;
 * the Mix-FFN's depth-wise conv + GELU + fc2 autograd function (keeps only the fc1 output) = the plain modules, and
-  so does the LayerNorm + fc1 function ahead of it (keeps the un-normalised tokens);
+  so does the LayerNorm + fc1 function ahead of it (keeps the un-normalised tokens), and the LayerNorm + q +
+  spatial-reduction function ahead of the attention;
 * the head's BatchNorm + ReLU + Dropout2d + linear_pred function = the modules, in every BatchNorm / dropout mode;
 * the spatial reduction as a patch GEMM = the strided convolution (and the fallback when R does not divide H, W);
 * encoder token <-> map conversions are views (channels_last), no copies;
@@ -249,6 +250,36 @@ def test_mixffn_forward_normed_equals_norm_then_mixffn(hooked):
         assert node.saved_tensors[0] is x or node.saved_tensors[0].data_ptr() == x.data_ptr()
     _close(fast, plain)
     for a, b in zip(_grads(fast, params), _grads(plain, params)):
+        _close(a, b)
+
+
+@pytest.mark.parametrize("hw, ratio, hooked", [((8, 12), 4, False), ((12, 6), 2, False), ((10, 9), 4, False),
+                                                ((8, 12), 1, False), ((8, 12), 2, True)])
+def test_attention_forward_normed_equals_norm_then_attention(hw, ratio, hooked):
+    """LayerNorm + q + spatial reduction as one function that keeps the un-normalised tokens (R > 1 dividing H, W):
+    the same values and gradients as ``attn(norm(x))``; other shapes, R = 1 and hooks take the modules."""
+    torch.manual_seed(0)
+    attn = EfficientSelfAttention(16, 2, sr_ratio=ratio).to(F64).train()
+    norm = torch.nn.LayerNorm(16, eps=1e-5).to(F64)
+    with torch.no_grad():
+        for p in (norm.weight, norm.bias, *attn.parameters()):
+            p.add_(0.1 * torch.randn_like(p))
+    if hooked:
+        attn.q.register_forward_hook(lambda m, i, o: None)
+    x = torch.randn(2, hw[0] * hw[1], 16, dtype=F64, requires_grad=True)
+    params = [x, norm.weight, norm.bias, *attn.parameters()]
+    fast = attn.forward_normed(x, norm, hw)
+    ref = attn(norm(x), hw)
+    fused = ratio > 1 and hw[0] % ratio == 0 and hw[1] % ratio == 0 and not hooked
+    seen, stack = {}, [fast.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and id(node) not in seen:
+            seen[id(node)] = node  # held, so that no id is reused during the walk
+            stack.extend(f for f, _ in node.next_functions)
+    assert any("NormQReduce" in type(n).__name__ for n in seen.values()) == fused
+    _close(fast, ref)
+    for a, b in zip(_grads(fast, params), _grads(ref, params)):
         _close(a, b)
 
 
