@@ -46,6 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .mit_blocks import has_hooks
+
 __all__ = ["SegFormerHead"]
 
 
@@ -176,15 +178,11 @@ class SegFormerHead(nn.Module):
             z = F.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
             x = x.add_(z.permute(0, 2, 3, 1).reshape(b, h * w, e))  # in place (add's backward needs neither operand)
         tail = (self.linear_fuse.bn, self.linear_fuse.act, self.dropout, self.linear_pred)
-        if not isinstance(self.linear_fuse.act, nn.ReLU) or any(_has_hooks(m) for m in tail):
+        if not isinstance(self.linear_fuse.act, nn.ReLU) or has_hooks(*tail):
             # a replaced activation, or hooks that expect the modules to run: the modules, literally
             f = (x + bias).view(b, h, w, e).permute(0, 3, 1, 2)
             return self.linear_pred(self.dropout(self.linear_fuse.act(self.linear_fuse.bn(f))))
         return _bn_relu_drop_pred(self, x, bias).view(b, -1, h, w)
-
-
-def _has_hooks(m: nn.Module) -> bool:
-    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks)
 
 
 def _dropout2d_scale(x: torch.Tensor, p: float) -> torch.Tensor:

@@ -175,12 +175,10 @@ class EfficientSelfAttention(nn.Module):
             and w % r == 0
             and isinstance(norm, nn.LayerNorm)
             and len(norm.normalized_shape) == 1
-            and not _has_hooks(norm, self.q, self.sr)
+            and not has_hooks(norm, self.q, self.sr)
         ):
-            c = x.shape[-1]
-            wsr = self.sr.weight.permute(0, 2, 3, 1).reshape(self.sr.out_channels, r * r * c)
             q, red = _NormQReduce.apply(
-                x, norm.weight, norm.bias, norm.eps, self.q.weight, self.q.bias, wsr, self.sr.bias, hw, r
+                x, norm.weight, norm.bias, norm.eps, self.q.weight, self.q.bias, self._sr_rows(), self.sr.bias, hw, r
             )
             return self._attend(q, self.norm(red), None)
         return self(norm(x), hw)
@@ -207,10 +205,11 @@ class EfficientSelfAttention(nn.Module):
         r, (h, w) = self.sr_ratio, hw
         if h % r or w % r:
             return self.sr(tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
-        c = x.shape[-1]
-        patches = _gather_patches(x, hw, r)
-        weight = self.sr.weight.permute(0, 2, 3, 1).reshape(self.sr.out_channels, r * r * c)  # (kh, kw, c_in) rows
-        return F.linear(patches, weight, self.sr.bias)
+        return F.linear(_gather_patches(x, hw, r), self._sr_rows(), self.sr.bias)
+
+    def _sr_rows(self) -> torch.Tensor:
+        """The ``sr`` kernel as a [C_out, R*R*C_in] matrix whose rows are in the patches' (kh, kw, c_in) order."""
+        return self.sr.weight.permute(0, 2, 3, 1).reshape(self.sr.out_channels, -1)
 
 
 class DWConv(nn.Module):
@@ -368,7 +367,8 @@ class _NormQReduce(torch.autograd.Function):
         return grad_x, grad_nw, grad_nb, None, grad_wq, grad_bq, grad_wsr, grad_bsr, None, None
 
 
-def _has_hooks(*modules: nn.Module) -> bool:
+def has_hooks(*modules: nn.Module) -> bool:
+    """Whether any of ``modules`` has a forward (pre-) or backward (pre-) hook: the fused paths then run the modules."""
     return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules)
 
 
@@ -418,7 +418,7 @@ class MixFFN(nn.Module):
             self._fast(x)
             and isinstance(norm, nn.LayerNorm)
             and len(norm.normalized_shape) == 1
-            and not _has_hooks(norm, self.fc1)
+            and not has_hooks(norm, self.fc1)
         ):
             h = _NormLinear.apply(x, norm.weight, norm.bias, norm.eps, self.fc1.weight, self.fc1.bias)
             return self._from_hidden(h, hw)
