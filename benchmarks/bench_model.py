@@ -31,9 +31,13 @@ decorator pooch msgpack``) and PyYAML must be importable. Steps:
 5. time, in alternating rounds (the order rotates every round): a large square matmul (this machine's matmul
    FLOP/s, in the matmul dtype of the step), the inference forward (eval, no_grad) and the training step (train mode,
    cross-entropy on the logits, backward, ``zero_grad``) of each network; report medians, ours/release ratios,
-   achieved FLOP/s (counted FLOPs / median time) and its share of the matmul FLOP/s;
-6. memory: CPU: peak RSS during each call (sampled every 5 ms from /proc) and its rise over the RSS before the
-   call; with ``--isolated-memory`` also the peak RSS (sampled the same way) of a fresh process that builds one network
+   achieved FLOP/s (counted FLOPs / median time) and its share of the matmul FLOP/s. By default
+   (``--allocator steady``) the timed calls follow each other with the heap kept, as the steps of a training loop
+   do; ``--allocator cold`` calls ``malloc_trim`` before every timed call (the method of the readings up to
+   2026-12-06), which makes every call fault in all its memory again and costs the release, which allocates more,
+   about 3 s of its 9 s step on a 2-core Zen 4 (ours about 0.5 s): that method overstated the speed-up;
+6. memory: CPU: peak RSS during a call (sampled every 5 ms from /proc) and its rise over the RSS before the
+   call, read on one extra untimed call per network after ``malloc_trim`` (steady) or on the timed calls (cold); with ``--isolated-memory`` also the peak RSS (sampled the same way) of a fresh process that builds one network
    alone (ours with random weights of the same shapes) and runs two training steps (what training that network
    costs, without the other network resident), once with the default allocator and once with glibc's mmap threshold
    fixed at 64 KiB (``MALLOC_MMAP_THRESHOLD_=65536``: every tensor buffer its own mapping, so the RSS follows the
@@ -512,38 +516,56 @@ def run_against(args) -> dict:
     }
     mm = []
     names = list(nets)
+    cold = args.allocator == "cold"
+
+    def measure(r, kind, name, timed=True):
+        n = nets[name]
+        if cold or not timed:
+            _trim()  # hand the freed heap back to the OS: the call starts from a cold allocator
+        else:
+            gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        with RSSPeak() as p:
+            sync()
+            t = time.perf_counter()
+            n.fwd(img, device) if kind == "fwd" else n.train_step(img, target, device)
+            sync()
+            dt = time.perf_counter() - t
+        if cuda:
+            peak, rise = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_allocated() - base
+        else:
+            peak, rise = p.peak, p.peak - p.start
+        if timed:
+            rec[name][kind].append(dt)
+        if cold or cuda or not timed:
+            rec[name][f"{kind}_peak"].append(peak / 2**20)
+            rec[name][f"{kind}_rise"].append(rise / 2**20)
+        label = f"round {r + 1}" if timed else "memory "
+        print(
+            f"  {label} {kind:5s} {name:8s} {dt:8.3f} s  peak {peak / 2**20:7.0f} MiB (+{rise / 2**20:.0f})"
+            + ("" if timed else "  (cold allocator, untimed)"),
+            flush=True,
+        )
+
     for r in range(args.rounds):
         mm.append(matmul_flops(mm_n, mm_dtype, device))
         order = names[r % len(names) :] + names[: r % len(names)]
         for kind in ("fwd", "train"):
             for name in order:
-                n = nets[name]
-                _trim()
-                if cuda:
-                    torch.cuda.empty_cache()
-                    torch.cuda.reset_peak_memory_stats()
-                    base = torch.cuda.memory_allocated()
-                with RSSPeak() as p:
-                    sync()
-                    t = time.perf_counter()
-                    n.fwd(img, device) if kind == "fwd" else n.train_step(img, target, device)
-                    sync()
-                    dt = time.perf_counter() - t
-                rec[name][kind].append(dt)
-                if cuda:
-                    peak, rise = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_allocated() - base
-                else:
-                    peak, rise = p.peak, p.peak - p.start
-                rec[name][f"{kind}_peak"].append(peak / 2**20)
-                rec[name][f"{kind}_rise"].append(rise / 2**20)
-                print(
-                    f"  round {r + 1} {kind:5s} {name:8s} {dt:8.3f} s  peak {peak / 2**20:7.0f} MiB "
-                    f"(+{rise / 2**20:.0f})",
-                    flush=True,
-                )
+                measure(r, kind, name)
+    if not cold and not cuda:
+        # steady-state rounds leave the heap warm, so their RSS rise says nothing: one untimed call per network
+        # after malloc_trim gives the peak and the rise of a call that must fault in all its memory
+        for kind in ("fwd", "train"):
+            for name in names:
+                measure(0, kind, name, timed=False)
     mm_flops = statistics.median(mm)
     res["matmul"] = {"n": mm_n, "dtype": str(mm_dtype), "flops_per_s_median": mm_flops, "all": mm}
     res["memory_kind"] = "cuda max_memory_allocated" if cuda else "process RSS"
+    res["allocator"] = args.allocator
     for name in names:
         v = rec[name]
         fwd, train = statistics.median(v["fwd"]), statistics.median(v["train"])
@@ -594,7 +616,7 @@ def print_summary(res: dict) -> None:
     unit = res["memory_kind"]
     print(
         f"\n{res['device']}, torch {res['torch']}, {res['threads']} threads, batch {res['batch']}, "
-        f"{res['size']} px, {res['rounds']} rounds; matmul {res['matmul']['n']}^3 {res['matmul']['dtype']}: "
+        f"{res['size']} px, {res['rounds']} rounds ({res.get('allocator', 'cold')} allocator); matmul {res['matmul']['n']}^3 {res['matmul']['dtype']}: "
         f"{res['matmul']['flops_per_s_median'] / 1e9:.1f} GFLOP/s"
     )
     print(
@@ -651,6 +673,14 @@ def main(argv=None) -> dict:
         "--isolated-memory",
         action="store_true",
         help="also measure each network's training peak RSS in a process of its own (CPU)",
+    )
+    ap.add_argument(
+        "--allocator",
+        choices=["steady", "cold"],
+        default="steady",
+        help="steady (default): timed calls follow each other as in a training loop, the freed heap kept; cold: "
+        "malloc_trim before every timed call (the readings of 2026-12-06 and earlier), so every call faults in "
+        "its memory afresh, which costs the network that allocates more (the release) more",
     )
     ap.add_argument("--json", default=None)
     ap.add_argument("--_isolated", default=None, help=argparse.SUPPRESS)
