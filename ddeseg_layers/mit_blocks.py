@@ -19,6 +19,7 @@ Parameter names follow NVlabs ``mix_transformer.py`` so that ``mit_b5.pth`` load
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -163,13 +164,15 @@ class EfficientSelfAttention(nn.Module):
         return self._attend(q, self.norm(self.reduce(x, hw)) if self.sr_ratio > 1 else x, extra)
 
     def forward_normed(self, x: torch.Tensor, norm: nn.LayerNorm, hw: tuple[int, int]) -> torch.Tensor:
-        """``self(norm(x), hw)``. While gradients are recorded (no autocast) and R > 1 divides H and W, ``norm``, ``q``
-        and the spatial reduction run as one autograd function that keeps ``x`` instead of ``norm(x)`` and its
-        gathered patches (:class:`_NormQReduce`); with hooks on ``norm``, ``q`` or ``sr`` the modules run as such."""
+        """``self(norm(x), hw)``. While gradients are recorded and R > 1 divides H and W, ``norm``, ``q`` and the
+        spatial reduction run as one autograd function that keeps ``x`` instead of ``norm(x)`` and its gathered
+        patches (:class:`_NormQReduce`); under autocast (float32 ``x`` and norm) the LayerNorm runs in float32 and the
+        two products in the autocast dtype, as the modules would. With hooks on ``norm``, ``q`` or ``sr`` the modules
+        run as such."""
         r, (h, w) = self.sr_ratio, hw
         if (
             torch.is_grad_enabled()
-            and not torch.is_autocast_enabled(x.device.type)
+            and _fusable_under_autocast(x, norm)
             and r > 1
             and h % r == 0
             and w % r == 0
@@ -177,9 +180,12 @@ class EfficientSelfAttention(nn.Module):
             and len(norm.normalized_shape) == 1
             and not has_hooks(norm, self.q, self.sr)
         ):
-            q, red = _NormQReduce.apply(
-                x, norm.weight, norm.bias, norm.eps, self.q.weight, self.q.bias, self._sr_rows(), self.sr.bias, hw, r
-            )
+            dt = _autocast_dtype(x)
+            with _autocast_off(x, dt):
+                q, red = _NormQReduce.apply(
+                    x, norm.weight, norm.bias, norm.eps, _cast(self.q.weight, dt), _cast(self.q.bias, dt),
+                    _cast(self._sr_rows(), dt), _cast(self.sr.bias, dt), hw, r,
+                )
             return self._attend(q, self.norm(red), None)
         return self(norm(x), hw)
 
@@ -283,14 +289,14 @@ class _NormLinear(torch.autograd.Function):
         xn, mean, rstd = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, eps)
         ctx.save_for_backward(x, mean, rstd, norm_w, norm_b, weight)
         ctx.eps, ctx.has_bias = eps, bias is not None
-        return F.linear(xn, weight, bias)
+        return F.linear(xn.to(weight.dtype), weight, bias)  # autocast: the product in the weight's (cast) dtype
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         x, mean, rstd, norm_w, norm_b, weight = ctx.saved_tensors
         c = x.shape[-1]
-        xn = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, ctx.eps)[0]  # recomputed
+        xn = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, ctx.eps)[0].to(weight.dtype)  # recomputed
         g2 = grad.reshape(-1, grad.shape[-1])
         grad_w = g2.t() @ xn.reshape(-1, c) if ctx.needs_input_grad[4] else None
         grad_b = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[5] else None
@@ -300,7 +306,7 @@ class _NormLinear(torch.autograd.Function):
                 norm_b is not None and ctx.needs_input_grad[2])
         if any(need):
             grad_x, grad_nw, grad_nb = torch.ops.aten.native_layer_norm_backward(
-                grad @ weight, x, [c], mean, rstd, norm_w, norm_b, list(need)
+                (grad @ weight).to(x.dtype), x, [c], mean, rstd, norm_w, norm_b, list(need)
             )
         return grad_x, grad_nw, grad_nb, None, grad_w, grad_b
 
@@ -329,6 +335,7 @@ class _NormQReduce(torch.autograd.Function):
     def forward(ctx, x, norm_w, norm_b, eps, wq, bq, wsr, bsr, hw, r):
         c = x.shape[-1]
         y, mean, rstd = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, eps)
+        y = y.to(wq.dtype)  # autocast: the products run in the weights' (cast) dtype
         q = F.linear(y, wq, bq)
         red = F.linear(_gather_patches(y, hw, r), wsr, bsr)
         ctx.save_for_backward(x, mean, rstd, norm_w, norm_b, wq, wsr)
@@ -341,21 +348,21 @@ class _NormQReduce(torch.autograd.Function):
         x, mean, rstd, norm_w, norm_b, wq, wsr = ctx.saved_tensors
         c, hw, r = x.shape[-1], ctx.hw, ctx.r
         need = ctx.needs_input_grad
-        y = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, ctx.eps)[0]  # recomputed
+        y = torch.ops.aten.native_layer_norm(x, [c], norm_w, norm_b, ctx.eps)[0].to(wq.dtype)  # recomputed
         grad_wq = grad_bq = grad_wsr = grad_bsr = None
         gy = None
         if gq is not None:
             gq2 = gq.reshape(-1, gq.shape[-1])
             grad_wq = gq2.t() @ y.reshape(-1, c) if need[4] else None
             grad_bq = gq2.sum(0) if ctx.biases[0] and need[5] else None
-            gy = gq @ wq
+            gy = (gq @ wq).to(x.dtype)  # summed in x's dtype, as autograd sums the two casts' gradients
         if gred is not None:
             patches = _gather_patches(y, hw, r)
             gr2 = gred.reshape(-1, gred.shape[-1])
             grad_wsr = gr2.t() @ patches.reshape(-1, patches.shape[-1]) if need[6] else None
             grad_bsr = gr2.sum(0) if ctx.biases[1] and need[7] else None
             del patches
-            g_from_sr = _scatter_patches(gred @ wsr, hw, r)
+            g_from_sr = _scatter_patches(gred @ wsr, hw, r).to(x.dtype)
             gy = g_from_sr if gy is None else gy.add_(g_from_sr)
         del y
         grad_x = grad_nw = grad_nb = None
@@ -372,11 +379,37 @@ def has_hooks(*modules: nn.Module) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules)
 
 
+def _autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The autocast dtype active for ``x``'s device, None without autocast."""
+    dev = x.device.type
+    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
+
+
+def _cast(t: torch.Tensor | None, dtype: torch.dtype | None) -> torch.Tensor | None:
+    """``t.to(dtype)`` (differentiable: the gradient returns to ``t``'s dtype, as autocast's own casts do)."""
+    return t if t is None or dtype is None else t.to(dtype)
+
+
+def _autocast_off(x: torch.Tensor, dtype: torch.dtype | None):
+    """Autocast off around a fused function whose arguments were cast as autocast would cast them."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(x.device.type, enabled=False)
+
+
+def _fusable_under_autocast(x: torch.Tensor, norm: nn.Module | None = None) -> bool:
+    """Without autocast, always. Under autocast the LayerNorm-fused functions reproduce the modules' dtypes for
+    float32 tokens and a float32 norm only (LayerNorm then runs in float32 on every device: CPU autocast keeps the
+    input's dtype, CUDA autocast casts to float32); other dtypes take the modules."""
+    if not torch.is_autocast_enabled(x.device.type):
+        return True
+    w = getattr(norm, "weight", None)
+    return x.dtype == torch.float32 and (w is None or w.dtype == torch.float32)
+
+
 class MixFFN(nn.Module):
     """Mix-FFN: ``fc2(drop(GELU(dwconv(fc1(x)))))``; ``[B, N, C] -> [B, N, C]``.
 
-    While gradients are recorded (no dropout, no autocast), the depth-wise convolution, GELU and ``fc2`` run as one
-    autograd function that keeps only the ``fc1`` output (:class:`_ConvGeluLinear`): two hidden-width activations
+    While gradients are recorded (no dropout; under autocast in its dtype, as the modules), the depth-wise convolution,
+    GELU and ``fc2`` run as one autograd function that keeps only the ``fc1`` output (:class:`_ConvGeluLinear`): two hidden-width activations
     less per block, one depth-wise convolution more in backward. ``forward_normed(x, norm, hw)`` (what the MiT and
     fusion blocks call) also runs the preceding LayerNorm and ``fc1`` as one function that keeps ``x`` instead of
     ``norm(x)`` (:class:`_NormLinear`).
@@ -396,7 +429,6 @@ class MixFFN(nn.Module):
         return (
             torch.is_grad_enabled()
             and (self.drop.p == 0 or not self.training)
-            and not torch.is_autocast_enabled(x.device.type)
             and self.act.approximate == "none"
             and dw.kernel_size[0] % 2 == 1
         )
@@ -407,7 +439,12 @@ class MixFFN(nn.Module):
     def _from_hidden(self, h: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         dw = self.dwconv.dwconv
         if self._fast(h):
-            return _ConvGeluLinear.apply(h, hw, dw.weight, dw.bias, self.fc2.weight, self.fc2.bias)
+            dt = _autocast_dtype(h)  # autocast: convolution, GELU and fc2 in its dtype, as the modules run them
+            with _autocast_off(h, dt):
+                return _ConvGeluLinear.apply(
+                    _cast(h, dt), hw, _cast(dw.weight, dt), _cast(dw.bias, dt), _cast(self.fc2.weight, dt),
+                    _cast(self.fc2.bias, dt),
+                )
         return self.drop(self.fc2(self.drop(self.act(self.dwconv(h, hw)))))
 
     def forward_normed(self, x: torch.Tensor, norm: nn.LayerNorm, hw: tuple[int, int]) -> torch.Tensor:
@@ -418,9 +455,14 @@ class MixFFN(nn.Module):
             self._fast(x)
             and isinstance(norm, nn.LayerNorm)
             and len(norm.normalized_shape) == 1
+            and _fusable_under_autocast(x, norm)
             and not has_hooks(norm, self.fc1)
         ):
-            h = _NormLinear.apply(x, norm.weight, norm.bias, norm.eps, self.fc1.weight, self.fc1.bias)
+            dt = _autocast_dtype(x)
+            with _autocast_off(x, dt):
+                h = _NormLinear.apply(
+                    x, norm.weight, norm.bias, norm.eps, _cast(self.fc1.weight, dt), _cast(self.fc1.bias, dt)
+                )
             return self._from_hidden(h, hw)
         return self(norm(x), hw)
 

@@ -283,6 +283,74 @@ def test_attention_forward_normed_equals_norm_then_attention(hw, ratio, hooked):
         _close(a, b)
 
 
+def _graph_names(out):
+    seen, stack = {}, [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(f for f, _ in node.next_functions)
+    return [type(n).__name__ for n in seen.values()]
+
+
+def _rel(a, b):
+    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("part", ["mixffn", "attention"])
+def test_fused_block_functions_under_autocast_match_the_modules_under_autocast(part, dtype):
+    """Under CPU autocast the LayerNorm + fc1, conv + GELU + fc2 and LayerNorm + q + reduction functions run (they
+    stood aside before) and compute what the modules compute under the same autocast: LayerNorm in float32, the
+    products in the autocast dtype; outputs in that dtype, gradients in the parameters' dtype. The module reference
+    rounds at the same places, so the two agree far more closely than either agrees with float32."""
+    torch.manual_seed(0)
+    if part == "mixffn":
+        mod, hw, c = MixFFN(16, 64).train(), (6, 5), 16
+    else:
+        mod, hw, c = EfficientSelfAttention(16, 2, sr_ratio=2).train(), (8, 6), 16
+    norm = torch.nn.LayerNorm(c)
+    with torch.no_grad():
+        for p in (norm.weight, norm.bias, *mod.parameters()):
+            p.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(2, hw[0] * hw[1], c, requires_grad=True)
+    params = [x, norm.weight, norm.bias, *mod.parameters()]
+    with torch.autocast("cpu", dtype=dtype):
+        fast = mod.forward_normed(x, norm, hw)
+        if part == "mixffn":
+            ref = mod.fc2(mod.act(mod.dwconv(mod.fc1(norm(x)), hw)))
+        else:
+            ref = mod(norm(x), hw)
+    names = _graph_names(fast)
+    expected = ["NormLinear", "ConvGeluLinear"] if part == "mixffn" else ["NormQReduce"]
+    for e in expected:
+        assert any(e in n for n in names), (e, names)
+    assert not any("NormLinear" in n or "NormQReduce" in n for n in _graph_names(ref))
+    assert fast.dtype == ref.dtype == dtype
+    with torch.no_grad():
+        y32 = mod.fc2(mod.act(mod.dwconv(mod.fc1(norm(x)), hw))) if part == "mixffn" else mod(norm(x), hw)
+    err_ref, err_32 = _rel(fast, ref), _rel(ref, y32)
+    assert err_ref <= 0.25 * err_32 + 1e-6, (err_ref, err_32)
+    g_fast, g_ref = _grads(fast.float(), params), _grads(ref.float(), params)
+    for i, (a, b, p) in enumerate(zip(g_fast, g_ref, params)):
+        assert a.dtype == p.dtype and torch.isfinite(a).all(), i
+        assert _rel(a, b) <= 0.02, (i, _rel(a, b))
+
+
+def test_fused_functions_under_autocast_stand_aside_for_low_precision_tokens():
+    """A bf16 token stream under autocast: CPU and CUDA autocast would run LayerNorm in different dtypes, so the
+    LayerNorm-fused functions leave it to the modules (the conv + GELU + fc2 function still runs)."""
+    torch.manual_seed(0)
+    ffn, norm = MixFFN(16, 64).train(), torch.nn.LayerNorm(16)
+    attn = EfficientSelfAttention(16, 2, sr_ratio=2).train()
+    x = torch.randn(2, 48, 16, dtype=torch.bfloat16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        names = _graph_names(ffn.forward_normed(x, norm, (8, 6)))
+        names_attn = _graph_names(attn.forward_normed(x, norm, (8, 6)))
+    assert not any("NormLinear" in n for n in names) and any("ConvGeluLinear" in n for n in names)
+    assert not any("NormQReduce" in n for n in names_attn)
+
+
 @pytest.mark.parametrize("hw, ratio", [((8, 12), 4), ((12, 6), 2), ((10, 9), 4)])
 def test_spatial_reduction_gemm_equals_strided_convolution(hw, ratio):
     torch.manual_seed(0)
