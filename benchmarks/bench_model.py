@@ -37,7 +37,8 @@ decorator pooch msgpack``) and PyYAML must be importable. Steps:
    2026-12-06), which makes every call fault in all its memory again and costs the release, which allocates more,
    about 3 s of its 9 s step on a 2-core Zen 4 (ours about 0.5 s): that method overstated the speed-up;
 6. memory: CPU: peak RSS during a call (sampled every 5 ms from /proc) and its rise over the RSS before the
-   call, read on one extra untimed call per network after ``malloc_trim`` (steady) or on the timed calls (cold); with ``--isolated-memory`` also the peak RSS (sampled the same way) of a fresh process that builds one network
+   call, read on one extra untimed call per network after ``malloc_trim`` (steady) or on the timed calls (cold);
+   with ``--isolated-memory`` also the peak RSS (sampled the same way) of a fresh process that builds one network
    alone (ours with random weights of the same shapes) and runs two training steps (what training that network
    costs, without the other network resident), once with the default allocator and once with glibc's mmap threshold
    fixed at 64 KiB (``MALLOC_MMAP_THRESHOLD_=65536``: every tensor buffer its own mapping, so the RSS follows the
@@ -616,7 +617,8 @@ def print_summary(res: dict) -> None:
     unit = res["memory_kind"]
     print(
         f"\n{res['device']}, torch {res['torch']}, {res['threads']} threads, batch {res['batch']}, "
-        f"{res['size']} px, {res['rounds']} rounds ({res.get('allocator', 'cold')} allocator); matmul {res['matmul']['n']}^3 {res['matmul']['dtype']}: "
+        f"{res['size']} px, {res['rounds']} rounds ({res.get('allocator', 'cold')} allocator); "
+        f"matmul {res['matmul']['n']}^3 {res['matmul']['dtype']}: "
         f"{res['matmul']['flops_per_s_median'] / 1e9:.1f} GFLOP/s"
     )
     print(

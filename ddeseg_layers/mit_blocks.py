@@ -409,10 +409,10 @@ class MixFFN(nn.Module):
     """Mix-FFN: ``fc2(drop(GELU(dwconv(fc1(x)))))``; ``[B, N, C] -> [B, N, C]``.
 
     While gradients are recorded (no dropout; under autocast in its dtype, as the modules), the depth-wise convolution,
-    GELU and ``fc2`` run as one autograd function that keeps only the ``fc1`` output (:class:`_ConvGeluLinear`): two hidden-width activations
-    less per block, one depth-wise convolution more in backward. ``forward_normed(x, norm, hw)`` (what the MiT and
-    fusion blocks call) also runs the preceding LayerNorm and ``fc1`` as one function that keeps ``x`` instead of
-    ``norm(x)`` (:class:`_NormLinear`).
+    GELU and ``fc2`` run as one autograd function that keeps only the ``fc1`` output (:class:`_ConvGeluLinear`): two
+    hidden-width activations less per block, one depth-wise convolution more in backward. ``forward_normed(x, norm,
+    hw)`` (what the MiT and fusion blocks call) also runs the preceding LayerNorm and ``fc1`` as one function that
+    keeps ``x`` instead of ``norm(x)`` (:class:`_NormLinear`).
     """
 
     def __init__(self, dim: int, hidden: int, drop: float = 0.0, *, device=None, dtype=None) -> None:

@@ -145,7 +145,9 @@ def test_fused_head_tail_matches_the_modules_in_every_mode(case):
         lit.linear_fuse.bn.running_var.mul_(1.5)
     fused.load_state_dict(lit.state_dict())
     feats = [
-        torch.randn(3, c, 10 // 2**i, 14 // 2**i, dtype=F64).contiguous(memory_format=torch.channels_last).requires_grad_()
+        torch.randn(3, c, 10 // 2**i, 14 // 2**i, dtype=F64)
+        .contiguous(memory_format=torch.channels_last)
+        .requires_grad_()
         for i, c in enumerate(dims)
     ]
     for step in range(2 if case == "two_steps" else 1):
@@ -154,7 +156,8 @@ def test_fused_head_tail_matches_the_modules_in_every_mode(case):
         state_lit = torch.get_rng_state()
         torch.manual_seed(10 + step)
         y_fused = fused(feats)
-        assert torch.equal(torch.get_rng_state(), state_lit)  # the mask drew exactly the random numbers F.dropout2d draws
+        # the mask drew exactly the random numbers F.dropout2d draws
+        assert torch.equal(torch.get_rng_state(), state_lit)
         assert y_fused.shape == y_lit.shape == (3, 5, 10, 14) and y_fused.is_contiguous()
         _close(y_fused, y_lit)
         params_f, params_l = list(fused.parameters()) + feats, list(lit.parameters()) + feats
