@@ -35,7 +35,7 @@ decorator pooch msgpack``) and PyYAML must be importable. Steps:
    (``--allocator steady``) the timed calls follow each other with the heap kept, as the steps of a training loop
    do; ``--allocator cold`` calls ``malloc_trim`` before every timed call (the method of the readings up to
    2026-12-06), which makes every call fault in all its memory again and costs the release, which allocates more,
-   about 3 s of its 9 s step on a 2-core Zen 4 (ours about 0.5 s): that method overstated the speed-up;
+   about 3 s of its 9 s step on a 2-core Zen 4 (ours about 0.4 s): that method overstated the speed-up;
 6. memory: CPU: peak RSS during a call (sampled every 5 ms from /proc) and its rise over the RSS before the
    call, read on one extra untimed call per network after ``malloc_trim`` (steady) or on the timed calls (cold);
    with ``--isolated-memory`` also the peak RSS (sampled the same way) of a fresh process that builds one network
