@@ -4,7 +4,9 @@
   AudioSet HTS-AT as is (fine-tuning appears only in the footnote of Fig. 1). ``stage1_enabled(cfg)`` reads the
   config's ``audio_finetune``: True / False force it; None (or absent) means "on exactly when the config has an
   ``audio_classifier`` whose encoder starts from no pretrained checkpoint" -- the synthetic configs, whose encoder
-  only exists once stage 1 has trained it; the paper configs (AudioSet HTS-AT / VGGish checkpoints) stay off.
+  only exists once stage 1 has trained it; the paper configs (AudioSet HTS-AT / VGGish checkpoints) stay off. With
+  stage 1 off and a stage "audio_pretrain" in the config, ``tools/run_pipeline.py`` builds the memory with, and trains
+  DDESeg on, the pre-trained encoder as it is (frozen, as the release keeps its AudioSet HTS-AT).
 * **Stage 2** (building the memory) is skipped when the config supplies its own bank (``model.net.pretrained.memory``,
   e.g. the released ``1s_k5_feabank.npy``): ``supplied_memory(cfg)`` returns that path.
 """

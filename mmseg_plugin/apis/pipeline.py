@@ -435,7 +435,12 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     encoder = osp.join(work_dir, "audio_encoder.pth")
     t0 = time.time()
     stage1, why = stage1_enabled(cfg)  # opt-in for the paper configs (mmseg_plugin/recipe.py)
-    if not stage1:
+    if not stage1 and audio_init:
+        # stage 1 off after stage "audio_pretrain": its encoder is used frozen, as the release uses AudioSet's HTS-AT
+        encoder = audio_init
+        summary["audio_encoder_frozen"] = audio_init
+        print(f"[audio] skipped: {why}; the stage-'audio_pretrain' encoder {audio_init} is used as is (frozen)")
+    elif not stage1:
         encoder = None
         print(f"[audio] skipped: {why}")
     elif osp.isfile(encoder) and "audio" not in force:
@@ -531,7 +536,7 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
                     scfg,
                     summary["train"]["checkpoint"],
                     args.shuffle_seed,
-                    stage1_classifier_checkpoint(work_dir) if encoder else None,
+                    stage1_classifier_checkpoint(work_dir) if encoder and stage1 else None,
                 )
             )
             bar.update(1)
