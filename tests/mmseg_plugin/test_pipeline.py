@@ -107,7 +107,7 @@ def test_resume_continues_from_last_checkpoint(tmp_path, tool, tiny_synthetic_co
 
 
 FROZEN_LEAF = """
-_base_ = [{hard!r}]
+_base_ = [{leaf!r}]
 work_dir = {work!r}
 data_root = {data!r}
 gen = dict(image_size=64, num_classes=4, object_scale=2.0, num_train=8, num_val=3, num_test=3, voices_train=4,
@@ -117,26 +117,26 @@ val_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
 test_dataloader = dict(dataset=dict(data_root=data_root, generator=gen))
 semantic_memory_path = work_dir + "/semantic_memory.pth"
 model = dict(semantic_memory_path=semantic_memory_path,
-             net=dict(audio=dict(checkpoint=work_dir + "/audio_encoder.pth"), pretrained=dict(encoder=None)))
+             net=dict(audio=dict(checkpoint=work_dir + "/audio_pretrained.pth"), pretrained=dict(encoder=None)))
 audio_classifier = dict(work_dir=work_dir + "/audio_encoder", max_iters=2)
 memory_builder = dict(cache_dir=work_dir + "/memory_cache")
 visual_pretrain = None
 audio_pretrain = dict(num_clips=40, num_voices=8, iters=2, warmup_iters=1, batch_size=4, generator=dict(num_classes=4))
-audio_finetune = False
 """
 
 
 @pytest.mark.mmseg
 def test_pipeline_stage1_off_uses_the_pretrained_audio_encoder_frozen(tmp_path, tool):
-    """``audio_finetune = False`` after stage "audio_pretrain": no stage 1, and the memory (then DDESeg) uses the
-    pre-trained encoder as it is, the release's practice with its AudioSet HTS-AT (docs/training.md)."""
+    """``audio_finetune = False`` after stage "audio_pretrain" (the shipped leaf
+    configs/ablations/frozen_audio_synthetic_hard.py on a tiny harder set): no stage 1, and the memory (then DDESeg)
+    uses the pre-trained encoder as it is, the release's practice with its AudioSet HTS-AT (docs/training.md)."""
     from ddeseg_layers.memory import SemanticMemory
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     work, data = str(tmp_path / "work"), str(tmp_path / "data")
     leaf = tmp_path / "frozen_audio.py"
-    hard = os.path.join(repo, "configs", "ddeseg_synthetic_hard.py")
-    leaf.write_text(FROZEN_LEAF.format(hard=hard, work=work, data=data))
+    shipped = os.path.join(repo, "configs", "ablations", "frozen_audio_synthetic_hard.py")
+    leaf.write_text(FROZEN_LEAF.format(leaf=shipped, work=work, data=data))
     summary = tool("run_pipeline").main([str(leaf), "--seed", "0", "--stop-after", "memory"])
     pretrained = os.path.join(work, "audio_pretrained.pth")
     assert summary["audio_encoder_frozen"] == pretrained
