@@ -48,6 +48,13 @@ decorator pooch msgpack``) and PyYAML must be importable. Steps:
 ``--amp bf16`` runs our network under ``torch.autocast`` (the release stays fp32 unless ``--official-amp``);
 ``--compile`` wraps ours in ``torch.compile`` (compile time reported separately, excluded from the rounds);
 ``--checkpoint-stages 3`` builds ours with activation checkpointing of stage 3's blocks.
+``--cuda-graphs`` (CUDA, training step): our training step (forward, loss, backward) is captured once as a CUDA graph
+(whole-network capture after three warm-up steps on a side stream, autocast's weight cache off) and replayed with the
+inputs copied into the captured buffers; the gradients land in the parameters' ``.grad`` at every replay (what
+``zero_grad`` + ``backward`` leave). Shapes are static in this benchmark, so one graph serves every step. The
+forward has no device -> host read that capture would forbid (``ddeseg_layers/host_sync.py``; the tests run a whole
+training step on the ``meta`` device, which fails at any such read). Memory in this mode: the graph's private pool
+(CUDA memory reserved by the capture) is reported, since a replay allocates nothing.
 """
 
 from __future__ import annotations
@@ -120,6 +127,15 @@ def run_single(args) -> dict:
         return out
 
     model.train(args.train)
+    graph_pool_mib = None
+    if args.cuda_graphs:  # the captured step replaces the eager one (checked in main: CUDA, --train)
+        graphed = GraphedTrainStep(model, img, audio, img[:, 0], amp_dtype, _mean_loss)
+        graph_pool_mib = round(graphed.pool_mib, 1)
+
+        def step():  # noqa: F811 (the replayed step)
+            graphed(img, audio, img[:, 0])
+            return graphed.loss
+
     times = []
     ctx = torch.enable_grad() if args.train else torch.inference_mode()
     with ctx:
@@ -143,6 +159,8 @@ def run_single(args) -> dict:
         checkpoint_stages=args.checkpoint_stages,
         input=[B, 3, args.size, args.size],
         output=list(out.shape),
+        cuda_graphs=bool(args.cuda_graphs),
+        cuda_graph_pool_mib=graph_pool_mib,
         threads=torch.get_num_threads(),
         build_s=round(build_s, 2),
         forward_s_median=round(sorted(times)[len(times) // 2], 4),
@@ -289,6 +307,7 @@ class Net:
     def __init__(self, name, model, wav, amp_dtype, compiled=None):
         self.name, self.model, self.wav, self.amp_dtype = name, model, wav, amp_dtype
         self.call = model if compiled is None else compiled  # an OptimizedModule has no truth value
+        self.graphed: GraphedTrainStep | None = None  # --cuda-graphs: the captured training step
 
     def autocast(self, device):
         return torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
@@ -300,12 +319,72 @@ class Net:
 
     def train_step(self, img, target, device):
         self.model.train()
+        if self.graphed is not None:
+            return self.graphed(img, self.wav, target)
         with self.autocast(device):
             y = self.call(img, self.wav)
         loss = F.cross_entropy(y.float(), target)
         loss.backward()
         self.model.zero_grad(set_to_none=True)
         return loss
+
+
+class GraphedTrainStep:
+    """``loss_fn(model(img, wav), target).backward()`` captured as one CUDA graph; ``__call__`` replays it.
+
+    Whole-network capture as PyTorch's CUDA-graph notes describe it: ``warmup`` eager steps on a side stream (cuDNN /
+    cuBLAS / cuFFT plans, the autograd engine's state), gradients set to None, then the capture; the gradients the
+    captured backward allocates live in the graph's private pool and are rewritten at every replay. Autocast runs with
+    ``cache_enabled=False`` (a cast cached across the capture's boundary would be stale). ``pool_mib``: the CUDA memory
+    the capture reserved (the step's activations and gradients: a replay allocates nothing more).
+    """
+
+    def __init__(self, model, img, wav, target, amp_dtype, loss_fn, warmup: int = 3):
+        if img.device.type != "cuda":
+            raise ValueError(f"--cuda-graphs needs a CUDA device, got {img.device}")
+        self.model, self.loss_fn, self.amp_dtype = model, loss_fn, amp_dtype
+        self.static = [img.clone(), wav.clone(), target.clone()]
+        dev = img.device
+        model.train()
+        side = torch.cuda.Stream(dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                model.zero_grad(set_to_none=True)
+                self._body()
+        torch.cuda.current_stream(dev).wait_stream(side)
+        torch.cuda.synchronize(dev)
+        model.zero_grad(set_to_none=True)
+        reserved = torch.cuda.memory_reserved(dev)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.loss = self._body()
+        torch.cuda.synchronize(dev)
+        self.pool_mib = (torch.cuda.memory_reserved(dev) - reserved) / 2**20
+
+    def _body(self) -> torch.Tensor:
+        img, wav, target = self.static
+        on = self.amp_dtype is not None
+        with torch.autocast("cuda", dtype=self.amp_dtype or torch.float32, enabled=on, cache_enabled=False):
+            y = self.model(img, wav)
+        loss = self.loss_fn(y, target)
+        loss.backward()
+        return loss
+
+    def __call__(self, img, wav, target) -> torch.Tensor:
+        for buf, x in zip(self.static, (img, wav, target)):
+            if buf.data_ptr() != x.data_ptr():
+                buf.copy_(x)
+        self.graph.replay()
+        return self.loss
+
+
+def _ce_loss(y, target):
+    return F.cross_entropy(y.float(), target)
+
+
+def _mean_loss(y, target):
+    return y.float().mean()
 
 
 def matmul_flops(n: int, dtype: torch.dtype, device: torch.device, reps: int = 3) -> float:
@@ -444,6 +523,7 @@ def run_against(args) -> dict:
         "amp_ours": args.amp,
         "amp_release": args.amp if args.official_amp else "none",
         "compile_ours": bool(args.compile),
+        "cuda_graphs_ours": bool(args.cuda_graphs),
         "checkpoint_stages_ours": list(args.checkpoint_stages or []),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
@@ -502,13 +582,18 @@ def run_against(args) -> dict:
     # 4. FLOPs of one training step (FlopCounterMode counts matmuls, convolutions and attention)
     flops = {}
     for n in nets.values():
-        if n.name == "ours" and args.compile:
+        if n.name == "ours" and (args.compile or args.cuda_graphs):
             n_eager = Net("ours", ours, wav, amp_dtype)  # count on the eager module: the same math
             flops["ours"] = count_step_flops(n_eager, img, target, device)
         else:
             flops[n.name] = count_step_flops(n, img, target, device)
     res["train_step_flops"] = flops
     print("training-step GFLOP:", {k: round(v / 1e9, 1) for k, v in flops.items()}, flush=True)
+    if args.cuda_graphs:  # after the eager warm-up and FLOP count, which set the gradients to None
+        t = time.perf_counter()
+        nets["ours"].graphed = GraphedTrainStep(ours, img, wav, target, amp_dtype, _ce_loss)
+        res["cuda_graph"] = {"capture_s": time.perf_counter() - t, "pool_MiB": nets["ours"].graphed.pool_mib}
+        print("ours: training step captured as a CUDA graph:", res["cuda_graph"], flush=True)
 
     mm_dtype = amp_dtype if (amp_dtype is not None) else torch.float32
     mm_n = args.matmul_size or (8192 if cuda else 2048)
@@ -535,7 +620,12 @@ def run_against(args) -> dict:
             n.fwd(img, device) if kind == "fwd" else n.train_step(img, target, device)
             sync()
             dt = time.perf_counter() - t
-        if cuda:
+        if cuda and kind == "train" and n.graphed is not None:
+            # a replay allocates nothing: count all the CUDA memory reserved (the graph's pool included), a
+            # conservative reading next to the release's max_memory_allocated
+            peak = max(torch.cuda.max_memory_allocated(), torch.cuda.memory_reserved())
+            rise = peak - base
+        elif cuda:
             peak, rise = torch.cuda.max_memory_allocated(), torch.cuda.max_memory_allocated() - base
         else:
             peak, rise = p.peak, p.peak - p.start
@@ -637,10 +727,18 @@ def print_summary(res: dict) -> None:
         f"ours at the release's FLOP count: {res['ours']['release_equivalent_flops_per_s'] / 1e9:.1f} GFLOP/s "
         f"({100 * res['ours']['release_equivalent_share_of_matmul']:.1f} % of matmul)"
     )
+    if "cuda_graph" in res:
+        print(
+            "ours replays its training step as a CUDA graph:",
+            {k: round(v, 1) for k, v in res["cuda_graph"].items()},
+            "(its train peak: all CUDA memory reserved, the graph's pool included)",
+        )
     if "isolated_train_peak_rss_MiB" in res:
         print("isolated processes, peak RSS of two training steps:", res["isolated_train_peak_rss_MiB"])
-        print("the same with MALLOC_MMAP_THRESHOLD_=65536 (RSS follows live allocations):",
-              res["isolated_live_train_peak_rss_MiB"])
+        print(
+            "the same with MALLOC_MMAP_THRESHOLD_=65536 (RSS follows live allocations):",
+            res["isolated_live_train_peak_rss_MiB"],
+        )
 
 
 def main(argv=None) -> dict:
@@ -654,6 +752,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     ap.add_argument("--train", action="store_true", help="time forward+backward (train mode) instead of inference")
     ap.add_argument("--compile", action="store_true", help="torch.compile our network")
+    ap.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="CUDA: capture our training step (forward, loss, backward) as one CUDA graph and replay it",
+    )
     ap.add_argument(
         "--checkpoint-stages",
         type=int,
@@ -687,6 +790,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", default=None)
     ap.add_argument("--_isolated", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.cuda_graphs:
+        if args.device.split(":")[0] != "cuda":
+            ap.error(f"--cuda-graphs needs --device cuda (got {args.device})")
+        if not (args.train or args.against_official):
+            ap.error("--cuda-graphs captures the training step: add --train (or use --against-official)")
+        if args.compile or args.checkpoint_stages:
+            ap.error(
+                "--cuda-graphs is not combined with --compile (use mode='reduce-overhead' there) or with "
+                "--checkpoint-stages (not captured: checkpointing saves and restores RNG states)"
+            )
     if args.against_official:
         args.batch = args.batch or 2
         args.threads = args.threads or torch.get_num_threads()

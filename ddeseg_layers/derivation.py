@@ -45,6 +45,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .host_sync import values_readable
 from .memory import SemanticMemory
 from .ops.edge_aggregation import cached_projection, edge_aggregate
 
@@ -186,9 +187,9 @@ class DynamicDerivation(nn.Module):
         if not self.enabled:
             self.last_indices = None
             return audio[:, None, :].expand(-1, K, -1).clone()
-        compiling = torch.compiler.is_compiling()
-        # eager: exact checks on the buffers; under torch.compile: the memory's cached Python summaries
-        present = memory.present_count if compiling else memory.num_present
+        # eager: exact checks on the buffers; under torch.compile, CUDA graph capture or on meta (host_sync.py): the
+        # memory's cached Python summary
+        present = memory.num_present if values_readable(audio, memory.class_mask) else memory.present_count
         if present < K:
             raise ValueError(f"DynamicDerivation: num_neighbors={K} but the memory has only {present} present classes")
         idx = self.select(audio, memory)

@@ -183,8 +183,16 @@ class EfficientSelfAttention(nn.Module):
             dt = _autocast_dtype(x)
             with _autocast_off(x, dt):
                 q, red = _NormQReduce.apply(
-                    x, norm.weight, norm.bias, norm.eps, _cast(self.q.weight, dt), _cast(self.q.bias, dt),
-                    _cast(self._sr_rows(), dt), _cast(self.sr.bias, dt), hw, r,
+                    x,
+                    norm.weight,
+                    norm.bias,
+                    norm.eps,
+                    _cast(self.q.weight, dt),
+                    _cast(self.q.bias, dt),
+                    _cast(self._sr_rows(), dt),
+                    _cast(self.sr.bias, dt),
+                    hw,
+                    r,
                 )
             return self._attend(q, self.norm(red), None)
         return self(norm(x), hw)
@@ -302,8 +310,11 @@ class _NormLinear(torch.autograd.Function):
         grad_b = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[5] else None
         del xn
         grad_x = grad_nw = grad_nb = None
-        need = (ctx.needs_input_grad[0], norm_w is not None and ctx.needs_input_grad[1],
-                norm_b is not None and ctx.needs_input_grad[2])
+        need = (
+            ctx.needs_input_grad[0],
+            norm_w is not None and ctx.needs_input_grad[1],
+            norm_b is not None and ctx.needs_input_grad[2],
+        )
         if any(need):
             grad_x, grad_nw, grad_nb = torch.ops.aten.native_layer_norm_backward(
                 (grad @ weight).to(x.dtype), x, [c], mean, rstd, norm_w, norm_b, list(need)
@@ -379,10 +390,16 @@ def has_hooks(*modules: nn.Module) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules)
 
 
+def _autocast_enabled(x: torch.Tensor) -> bool:
+    """Whether autocast is on for ``x``'s device (never on ``meta``, which autocast does not know; a plain comparison
+    rather than ``torch.amp.is_autocast_available``, which ``torch.compile`` cannot trace)."""
+    dev = x.device.type
+    return dev != "meta" and torch.is_autocast_enabled(dev)
+
+
 def _autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
     """The autocast dtype active for ``x``'s device, None without autocast."""
-    dev = x.device.type
-    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
+    return torch.get_autocast_dtype(x.device.type) if _autocast_enabled(x) else None
 
 
 def _cast(t: torch.Tensor | None, dtype: torch.dtype | None) -> torch.Tensor | None:
@@ -399,7 +416,7 @@ def _fusable_under_autocast(x: torch.Tensor, norm: nn.Module | None = None) -> b
     """Without autocast, always. Under autocast the LayerNorm-fused functions reproduce the modules' dtypes for
     float32 tokens and a float32 norm only (LayerNorm then runs in float32 on every device: CPU autocast keeps the
     input's dtype, CUDA autocast casts to float32); other dtypes take the modules."""
-    if not torch.is_autocast_enabled(x.device.type):
+    if not _autocast_enabled(x):
         return True
     w = getattr(norm, "weight", None)
     return x.dtype == torch.float32 and (w is None or w.dtype == torch.float32)
@@ -442,7 +459,11 @@ class MixFFN(nn.Module):
             dt = _autocast_dtype(h)  # autocast: convolution, GELU and fc2 in its dtype, as the modules run them
             with _autocast_off(h, dt):
                 return _ConvGeluLinear.apply(
-                    _cast(h, dt), hw, _cast(dw.weight, dt), _cast(dw.bias, dt), _cast(self.fc2.weight, dt),
+                    _cast(h, dt),
+                    hw,
+                    _cast(dw.weight, dt),
+                    _cast(dw.bias, dt),
+                    _cast(self.fc2.weight, dt),
                     _cast(self.fc2.bias, dt),
                 )
         return self.drop(self.fc2(self.drop(self.act(self.dwconv(h, hw)))))

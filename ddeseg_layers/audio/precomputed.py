@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..checkpoint import read_weights_only
+from ..host_sync import values_readable
 from .base import FreezableBackbone
 
 __all__ = ["PrecomputedAudio", "load_avsbench_logmel"]
@@ -44,8 +45,8 @@ class PrecomputedAudio(FreezableBackbone):
             raise ValueError(f"PrecomputedAudio: expected cached features [B, {self.out_dim}], got {shape}")
         if not audio.is_floating_point():
             raise TypeError(f"PrecomputedAudio: features must be floating point, got {audio.dtype}")
-        # a data-dependent check: eager only (under torch.compile it would split the graph)
-        if not torch.compiler.is_compiling() and not torch.isfinite(audio).all():
+        # a data-dependent check: eager only (not under torch.compile, CUDA graph capture or on meta; host_sync.py)
+        if values_readable(audio) and not torch.isfinite(audio).all():
             raise ValueError("PrecomputedAudio: cached features contain NaN or inf")
         return audio
 
