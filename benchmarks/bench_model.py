@@ -47,6 +47,9 @@ decorator pooch msgpack``) and PyYAML must be importable. Steps:
 
 ``--amp bf16`` runs our network under ``torch.autocast`` (the release stays fp32 unless ``--official-amp``);
 ``--compile`` wraps ours in ``torch.compile`` (compile time reported separately, excluded from the rounds);
+``--profile ROWS`` (single network) profiles one more step with ``torch.profiler`` and prints its costliest ops (self
+device time on CUDA, self CPU time on the CPU) and the number of op calls, the launch count that small-op overhead
+scales with;
 ``--checkpoint-stages 3`` builds ours with activation checkpointing of stage 3's blocks.
 ``--cuda-graphs`` (CUDA, training step): our training step (forward, loss, backward) is captured once as a CUDA graph
 (whole-network capture after three warm-up steps on a side stream, autocast's weight cache off) and replayed with the
@@ -150,6 +153,9 @@ def run_single(args) -> dict:
             sync()
             times.append(time.perf_counter() - t)
     rss_peak = _peak_mib()
+    profile_table = None
+    if args.profile:
+        profile_table = profile_step(step, cuda, args.profile, sync)
     result = dict(
         preset=args.preset,
         device=torch.cuda.get_device_name(device) if cuda else "cpu",
@@ -173,7 +179,25 @@ def run_single(args) -> dict:
         params_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
     )
     print(json.dumps(result, indent=1))
+    if profile_table is not None:
+        print(profile_table)
     return result
+
+
+def profile_step(step, cuda: bool, rows: int, sync) -> str:
+    """One more step under ``torch.profiler``: the ``rows`` costliest ops by self device time (CUDA) or self CPU
+    time, and how many ops (CPU-side dispatches; on a GPU each is at least one kernel launch) the step runs."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts) as prof:
+        step()
+        sync()
+    ka = prof.key_averages()
+    n_ops = sum(e.count for e in ka if e.key.startswith("aten::"))
+    sort = "self_device_time_total" if cuda else "self_cpu_time_total"
+    table = ka.table(sort_by=sort, row_limit=rows, max_name_column_width=48)
+    return f"profile of one step: {n_ops} aten op calls (nested calls included)\n{table}"
 
 
 # ----------------------------------------------------------------------------------------------- the release
@@ -752,6 +776,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     ap.add_argument("--train", action="store_true", help="time forward+backward (train mode) instead of inference")
     ap.add_argument("--compile", action="store_true", help="torch.compile our network")
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="single network: profile one more step (torch.profiler) and print its ROWS costliest ops",
+    )
     ap.add_argument(
         "--cuda-graphs",
         action="store_true",
