@@ -175,6 +175,8 @@ def run_single(args) -> dict:
         peak_rss_after_forward_mib=round(rss_peak, 1),
         forward_extra_mib=round(rss_peak - rss_built, 1),
         cuda_peak_allocated_mib=round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if cuda else None,
+        # with --cuda-graphs a replay allocates nothing: the step's memory is the graph's pool, inside the reserved
+        cuda_reserved_mib=round(torch.cuda.memory_reserved(device) / 2**20, 1) if cuda else None,
         params_total=sum(p.numel() for p in model.parameters()),
         params_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
     )
