@@ -46,7 +46,8 @@ decorator pooch msgpack``) and PyYAML must be importable. Steps:
    CUDA: ``max_memory_allocated`` during each call.
 
 ``--amp bf16`` runs our network under ``torch.autocast`` (the release stays fp32 unless ``--official-amp``);
-``--compile`` wraps ours in ``torch.compile`` (compile time reported separately, excluded from the rounds);
+``--compile`` wraps ours in ``torch.compile`` (compile time reported separately, excluded from the rounds;
+``--compile-mode reduce-overhead`` lets inductor replay CUDA graphs on a GPU);
 ``--profile ROWS`` (single network) profiles one more step with ``torch.profiler`` and prints its costliest ops (self
 device time on CUDA, self CPU time on the CPU) and the number of op calls, the launch count that small-op overhead
 scales with;
@@ -115,7 +116,7 @@ def run_single(args) -> dict:
     audio = (torch.randn(B, sr) * 0.1 if sr else torch.randn(B, model.audio_dim)).to(device)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
     cuda = device.type == "cuda"
-    call = torch.compile(model) if args.compile else model
+    call = torch.compile(model, mode=args.compile_mode) if args.compile else model
 
     def sync():
         if cuda:
@@ -162,6 +163,7 @@ def run_single(args) -> dict:
         mode="forward+backward" if args.train else "forward",
         amp=args.amp,
         compile=bool(args.compile),
+        compile_mode=args.compile_mode,
         checkpoint_stages=args.checkpoint_stages,
         input=[B, 3, args.size, args.size],
         output=list(out.shape),
@@ -549,6 +551,7 @@ def run_against(args) -> dict:
         "amp_ours": args.amp,
         "amp_release": args.amp if args.official_amp else "none",
         "compile_ours": bool(args.compile),
+        "compile_mode_ours": args.compile_mode,
         "cuda_graphs_ours": bool(args.cuda_graphs),
         "checkpoint_stages_ours": list(args.checkpoint_stages or []),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -587,7 +590,7 @@ def run_against(args) -> dict:
 
     compiled = None
     if args.compile:
-        compiled = torch.compile(ours)
+        compiled = torch.compile(ours, mode=args.compile_mode)
     nets = {
         "release": Net("release", release, wav, amp_dtype if args.official_amp else None),
         "ours": Net("ours", ours, wav, amp_dtype, compiled),
@@ -779,6 +782,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--train", action="store_true", help="time forward+backward (train mode) instead of inference")
     ap.add_argument("--compile", action="store_true", help="torch.compile our network")
     ap.add_argument(
+        "--compile-mode",
+        default=None,
+        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        help="torch.compile mode (reduce-overhead: inductor's CUDA graphs on a GPU)",
+    )
+    ap.add_argument(
         "--profile",
         type=int,
         default=0,
@@ -823,6 +832,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", default=None)
     ap.add_argument("--_isolated", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.compile_mode and not args.compile:
+        ap.error("--compile-mode needs --compile")
     if args.cuda_graphs:
         if args.device.split(":")[0] != "cuda":
             ap.error(f"--cuda-graphs needs --device cuda (got {args.device})")

@@ -35,9 +35,10 @@ def test_single_network_training_step_with_profile(bench, capsys):
         (["--cuda-graphs", "--device", "cuda"], "add --train"),
         (["--cuda-graphs", "--device", "cuda", "--train", "--compile"], "not combined with --compile"),
         (["--cuda-graphs", "--device", "cuda", "--train", "--checkpoint-stages", "3"], "--checkpoint-stages"),
+        (["--compile-mode", "reduce-overhead", "--train"], "--compile-mode needs --compile"),
     ],
 )
-def test_cuda_graphs_refusals(bench, capsys, argv, message):
+def test_refusals(bench, capsys, argv, message):
     with pytest.raises(SystemExit):
         bench.main(["--preset", "tiny", *argv])
     assert message in capsys.readouterr().err
