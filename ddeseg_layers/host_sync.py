@@ -21,9 +21,11 @@ import torch
 
 
 def values_readable(*tensors: torch.Tensor) -> bool:
-    """False under ``torch.compile``, during CUDA graph capture, or when any of ``tensors`` is on ``meta``."""
+    """False under ``torch.compile``, when any of ``tensors`` is on ``meta``, or when one is on a CUDA device whose
+    current stream is capturing a CUDA graph (asked only then: a CPU run never touches CUDA)."""
     if torch.compiler.is_compiling():
         return False
-    if any(t.device.type == "meta" for t in tensors):
+    devices = {t.device.type for t in tensors}
+    if "meta" in devices:
         return False
-    return not (torch.cuda.is_available() and torch.cuda.is_current_stream_capturing())
+    return not ("cuda" in devices and torch.cuda.is_current_stream_capturing())

@@ -100,3 +100,11 @@ def test_derivation_on_meta_uses_the_memory_cached_count():
     meta_mem.present_count = 1  # fewer present classes than neighbours: still refused, from the cached count
     with pytest.raises(ValueError, match="present classes"):
         der(torch.randn(2, m.audio_dim, device="meta"), meta_mem)
+
+
+def test_a_cpu_run_never_asks_cuda(monkeypatch):
+    def boom():
+        raise AssertionError("values_readable asked CUDA for CPU tensors")
+
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", boom)
+    assert values_readable(torch.zeros(2), torch.zeros(3))
