@@ -122,23 +122,19 @@ def run_single(args) -> dict:
         if cuda:
             torch.cuda.synchronize()
 
+    model.train(args.train)
+    # --cuda-graphs (checked in main: CUDA, --train): the captured step replaces the eager one
+    graphed = GraphedTrainStep(model, img, audio, img[:, 0], amp_dtype, _mean_loss) if args.cuda_graphs else None
+
     def step():
+        if graphed is not None:
+            return graphed(img, audio, img[:, 0])
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = call(img, audio)
         if args.train:
-            out.float().mean().backward()
+            _mean_loss(out, None).backward()
             model.zero_grad(set_to_none=True)
         return out
-
-    model.train(args.train)
-    graph_pool_mib = None
-    if args.cuda_graphs:  # the captured step replaces the eager one (checked in main: CUDA, --train)
-        graphed = GraphedTrainStep(model, img, audio, img[:, 0], amp_dtype, _mean_loss)
-        graph_pool_mib = round(graphed.pool_mib, 1)
-
-        def step():  # noqa: F811 (the replayed step)
-            graphed(img, audio, img[:, 0])
-            return graphed.loss
 
     times = []
     ctx = torch.enable_grad() if args.train else torch.inference_mode()
@@ -168,7 +164,7 @@ def run_single(args) -> dict:
         input=[B, 3, args.size, args.size],
         output=list(out.shape),
         cuda_graphs=bool(args.cuda_graphs),
-        cuda_graph_pool_mib=graph_pool_mib,
+        cuda_graph_pool_mib=round(graphed.pool_mib, 1) if graphed is not None else None,
         threads=torch.get_num_threads(),
         build_s=round(build_s, 2),
         forward_s_median=round(sorted(times)[len(times) // 2], 4),
@@ -351,7 +347,7 @@ class Net:
             return self.graphed(img, self.wav, target)
         with self.autocast(device):
             y = self.call(img, self.wav)
-        loss = F.cross_entropy(y.float(), target)
+        loss = _ce_loss(y, target)
         loss.backward()
         self.model.zero_grad(set_to_none=True)
         return loss

@@ -91,3 +91,18 @@ def mean_token_cosine(tokens: torch.Tensor) -> float:
     k = tokens.shape[1]
     c = t @ t.transpose(1, 2)
     return ((c.sum((1, 2)) - k) / (k * (k - 1))).mean().item()
+
+
+def variant_model(cfg: dict, variant: str):
+    """``build_ddeseg(cfg)`` as the paper or the official variant (seeded), with a random official-format memory
+    (3 reps per class)."""
+    from ddeseg_layers.model import build_ddeseg
+
+    cfg = dict(cfg)
+    if variant == "official":
+        cfg.update(variant="official", elimination={})
+    torch.manual_seed(0)
+    m = build_ddeseg(cfg)
+    mem = m.memory
+    m.set_memory(type(mem).from_official(torch.randn(mem.num_classes, 3, m.audio_dim)))
+    return m

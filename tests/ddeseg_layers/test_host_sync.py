@@ -55,13 +55,7 @@ def test_values_readable():
 
 @pytest.mark.parametrize("variant", ["paper", "official"])
 def test_tiny_training_step_runs_on_meta(variant):
-    cfg = U.tiny_cfg()
-    if variant == "official":
-        cfg.update(variant="official", elimination={})
-    torch.manual_seed(0)
-    m = build_ddeseg(cfg)
-    mem = m.memory
-    m.set_memory(type(mem).from_official(torch.randn(mem.num_classes, 3, m.audio_dim)))
+    m = U.variant_model(U.tiny_cfg(), variant)
     y = _meta_training_step(m, 64, (2, m.audio_dim), cpu_size=64)
     assert tuple(y.shape) == (2, 4, 64, 64)
 

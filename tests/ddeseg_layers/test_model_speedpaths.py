@@ -422,13 +422,7 @@ def test_checkpoint_stages_validation():
 def test_dynamo_finds_no_graph_break_in_the_training_forward(variant):
     import torch._dynamo
 
-    cfg = build_ddeseg("tiny").cfg.to_dict()
-    if variant == "official":
-        cfg.update(variant="official", elimination={})
-    torch.manual_seed(0)
-    m = build_ddeseg(cfg)
-    mem = m.memory
-    m.set_memory(type(mem).from_official(torch.randn(mem.num_classes, 3, m.audio_dim)))
+    m = U.variant_model(build_ddeseg("tiny").cfg.to_dict(), variant)
     m.train()
     torch._dynamo.reset()
     explain = torch._dynamo.explain(m)(torch.randn(2, 3, 64, 64), torch.randn(2, m.audio_dim))
